@@ -1,0 +1,94 @@
+"""``open_registry(url)``: the URL's scheme picks a backend, imported only when used.
+
+The table maps a scheme to ``"module:factory"`` and the extra that installs its driver,
+the way fsspec's ``known_implementations`` does. Third parties add schemes through the
+entry-point group ``modelreg.backends`` (``scheme = "package.module:factory"``); a factory
+takes ``(url, **options)`` and returns a `Repository`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import attrs
+
+from registry_core import Actor, Registry, Repository
+from registry_core.errors import BackendNotInstalled, InvalidInput
+
+__all__ = ["DEFAULT_URL", "known_schemes", "open_registry", "register_backend"]
+
+DEFAULT_URL = "./modelreg-registry"
+ENTRY_POINT_GROUP = "modelreg.backends"
+
+
+@attrs.frozen
+class _Backend:
+    target: str  # "module:factory"
+    extra: str | None  # pip extra that installs the driver
+
+
+_BUILTIN: dict[str, _Backend] = {
+    "memory": _Backend("registry_backends.memory:open_memory", None),
+}
+_REGISTERED: dict[str, _Backend] = {}
+
+
+def register_backend(scheme: str, target: str, extra: str | None = None) -> None:
+    """Map ``scheme`` to ``"module:factory"`` for this process (tests, plugins)."""
+    _REGISTERED[scheme.lower()] = _Backend(target, extra)
+
+
+def _from_entry_points() -> dict[str, _Backend]:
+    return {
+        ep.name.lower(): _Backend(ep.value, None) for ep in entry_points(group=ENTRY_POINT_GROUP)
+    }
+
+
+def known_schemes() -> list[str]:
+    """Every scheme open_registry understands now, sorted."""
+    return sorted({*_BUILTIN, *_REGISTERED, *_from_entry_points()})
+
+
+def _scheme(url: str) -> str:
+    head, sep, _ = url.partition("://")
+    if not sep:
+        return "file"
+    return head.lower()
+
+
+def _load(scheme: str) -> Callable[..., Repository]:
+    backend = _REGISTERED.get(scheme) or _BUILTIN.get(scheme) or _from_entry_points().get(scheme)
+    if backend is None:
+        raise InvalidInput(
+            f"unknown registry URL scheme {scheme!r}; known schemes: {', '.join(known_schemes())}"
+        )
+    module_name, _, attr = backend.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        hint = f"pip install 'modelreg[{backend.extra}]'" if backend.extra else "its package"
+        raise BackendNotInstalled(
+            f"the {scheme!r} backend needs {error.name or module_name}; install it with {hint}"
+        ) from error
+    factory: Callable[..., Repository] = getattr(module, attr)
+    return factory
+
+
+def open_registry(
+    url: str | None = None, *, actor: Actor | str | None = None, **options: Any
+) -> Registry:
+    """Open the registry at ``url`` (default: ``$MODELREG_URL``, else ``./modelreg-registry``).
+
+    With ``actor`` the registry checks every call against that user's role.
+    """
+    if url is None:
+        url = os.environ.get("MODELREG_URL") or DEFAULT_URL
+    if not isinstance(url, str) or not url:
+        raise InvalidInput(f"registry URL must be a non-empty string, not {url!r}")
+    repository = _load(_scheme(url))(url, **options)
+    registry = Registry(repository)
+    return registry if actor is None else registry.as_actor(actor)

@@ -1,0 +1,183 @@
+"""Internals shared by the parts of `Registry`: keys, loads, and the compare-and-swap loop."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from registry_core.convert import from_document, to_document
+from registry_core.entities import Model, ModelVersion
+from registry_core.errors import Conflict, InvalidInput, InvalidVersion, NotFound
+from registry_core.names import ModelName
+from registry_core.permissions import Action, Actor, Settings, authorize
+from registry_core.protocol import Document, Key, Repository
+from registry_core.versions import Version
+
+E = TypeVar("E", Model, ModelVersion)
+
+#: How often a compare-and-swap is retried against other writers before `Conflict`.
+CAS_ATTEMPTS = 64
+SETTINGS_KEY: Key = ("settings",)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def model_key(name: ModelName) -> Key:
+    return ("models", name.key)
+
+
+def version_key(name: ModelName, version: Version) -> Key:
+    return ("versions", name.key, version.precedence_key)
+
+
+def parse_name(model: str | ModelName) -> ModelName:
+    return model if isinstance(model, ModelName) else ModelName.parse(model)
+
+
+def parse_version(version: str | Version) -> Version:
+    if isinstance(version, Version):
+        return version
+    if not isinstance(version, str):
+        raise InvalidVersion(f"version must be a string, not {type(version).__name__}")
+    return Version.parse(version)
+
+
+def describe(name: ModelName, version: Version | None = None) -> str:
+    if version is None:
+        return f"model '{name}'"
+    return f"version '{version}' of model '{name}'"
+
+
+def encode_token(position: str, kind: str) -> str:
+    raw = json.dumps({"k": kind, "p": position}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None, kind: str) -> str | None:
+    """The position a page token stands for; `InvalidInput` for a token of another listing."""
+    if token is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        if data["k"] == kind and isinstance(data["p"], str):
+            return str(data["p"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        pass
+    raise InvalidInput(f"page token {token[:40]!r} is not one this listing gave out")
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+
+
+class RegistryBase:
+    """State and helpers every part of the Registry uses."""
+
+    _repo: Repository
+    _actor: Actor | None
+    _clock: Callable[[], dt.datetime]
+
+    # -- who and when ---------------------------------------------------------------------
+
+    def _user(self) -> str | None:
+        return None if self._actor is None else self._actor.user
+
+    def _now(self) -> dt.datetime:
+        return self._clock()
+
+    def _load_settings(self) -> Settings:
+        doc = self._repo.get(SETTINGS_KEY)
+        return Settings() if doc is None else from_document(doc.data, Settings)
+
+    def _authorize(self, action: Action) -> None:
+        """Check the actor's right to ``action``; a registry without an actor is trusted."""
+        if self._actor is not None:
+            authorize(self._actor, action, self._load_settings())
+
+    def _stamp(self, entity: E) -> E:
+        return attrs.evolve(entity, updated_at=self._now(), updated_by=self._user())
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _model_doc(self, name: ModelName) -> tuple[Model, Document]:
+        doc = self._repo.get(model_key(name))
+        if doc is None or doc.data.get("deleting"):
+            raise NotFound(f"{describe(name)} does not exist")
+        return from_document(doc.data, Model), doc
+
+    def _version_doc(self, name: ModelName, version: Version) -> tuple[ModelVersion, Document]:
+        doc = self._repo.get(version_key(name, version))
+        if doc is None or doc.data.get("deleting"):
+            self._model_doc(name)  # a missing model says so, rather than the version
+            raise NotFound(f"{describe(name, version)} does not exist")
+        return from_document(doc.data, ModelVersion), doc
+
+    def _mark_deleting(self, key: Key) -> dict[str, Any] | None:
+        """Write the intent to delete into the document; return its data (None if gone)."""
+        for attempt in range(CAS_ATTEMPTS):
+            doc = self._repo.get(key)
+            if doc is None:
+                return None
+            data = {**doc.data, "deleting": True}
+            if doc.data.get("deleting"):
+                return data
+            try:
+                self._repo.compare_and_swap(key, data, doc.etag)
+            except Conflict:
+                backoff(attempt)
+                continue
+            except NotFound:
+                return None
+            return data
+        raise Conflict(f"{'/'.join(key)!r} kept changing under {CAS_ATTEMPTS} attempts; try again")
+
+    # -- the compare-and-swap loop --------------------------------------------------------
+
+    def _update(
+        self,
+        key: Key,
+        load: Callable[[], tuple[E, Document]],
+        change: Callable[[E], E],
+        **extra: Any,
+    ) -> E:
+        """Apply ``change`` to the stored entity, retrying when another writer got between.
+
+        ``change`` sees the freshest entity each time and may raise to refuse; what it
+        returns is stamped with the time and user and written with compare-and-swap.
+        """
+        for attempt in range(CAS_ATTEMPTS):
+            current, doc = load()
+            updated = change(current)
+            if updated == current:
+                return current
+            updated = self._stamp(updated)
+            try:
+                self._repo.compare_and_swap(key, to_document(updated, **extra), doc.etag)
+            except Conflict:
+                backoff(attempt)
+                continue
+            except NotFound:
+                continue  # deleted between: the next load says so
+            return updated
+        raise Conflict(f"{'/'.join(key)!r} kept changing under {CAS_ATTEMPTS} attempts; try again")
+
+    def _update_model(self, name: ModelName, change: Callable[[Model], Model]) -> Model:
+        return self._update(model_key(name), lambda: self._model_doc(name), change)
+
+    def _update_version(
+        self, name: ModelName, version: Version, change: Callable[[ModelVersion], ModelVersion]
+    ) -> ModelVersion:
+        return self._update(
+            version_key(name, version), lambda: self._version_doc(name, version), change
+        )

@@ -1,0 +1,184 @@
+"""The Registry's metadata: parameters (write-once), metrics (history), tags, CI links."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from registry_core._base import (
+    RegistryBase,
+    describe,
+    parse_name,
+    parse_version,
+)
+from registry_core.ci import CIJob
+from registry_core.convert import SCHEMA, dump_float, dump_time, load_float, load_time
+from registry_core.entities import Metric, ModelVersion
+from registry_core.errors import AlreadyExists, InvalidInput, NotFound
+from registry_core.limits import check_key, check_metric_value, check_step, check_value
+from registry_core.names import ModelName
+from registry_core.permissions import Action
+from registry_core.versions import Version
+
+_METRIC_PAGE = 500
+
+
+def checked_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags after the key and value rules; refuses a non-mapping."""
+    if not isinstance(tags, Mapping):
+        raise InvalidInput(f"tags must be a mapping, not {type(tags).__name__}")
+    return {check_key("tag", k): check_value("tag", k, v) for k, v in tags.items()}
+
+
+def _param_value(key: str, value: Any) -> str:
+    if isinstance(value, (bool, int, float)):
+        value = str(value)
+    return check_value("param", key, value)
+
+
+def _metric_id(now: dt.datetime) -> str:
+    """Sorts by time, then breaks ties at random: concurrent loggers never collide."""
+    return f"{int(now.timestamp() * 1_000_000):020d}-{os.urandom(6).hex()}"
+
+
+class MetadataMixin(RegistryBase):
+    """Parameters are frozen with the artifacts; tags, metrics and the CI link stay editable."""
+
+    def log_param(
+        self, model: str | ModelName, version: str | Version, key: str, value: object
+    ) -> None:
+        """Record a parameter of a draft. Written once: a different value is `AlreadyExists`."""
+        self.log_params(model, version, {key: value})
+
+    def log_params(
+        self, model: str | ModelName, version: str | Version, params: Mapping[str, object]
+    ) -> None:
+        """Record several parameters at once (all or none)."""
+        self._authorize(Action.UPDATE)
+        if not isinstance(params, Mapping):
+            raise InvalidInput(f"params must be a mapping, not {type(params).__name__}")
+        new = {check_key("param", k): _param_value(k, v) for k, v in params.items()}
+        from registry_core._artifacts import _require_draft
+
+        def add(current: ModelVersion) -> ModelVersion:
+            _require_draft(current, "log parameters")
+            for key, value in new.items():
+                old = current.params.get(key)
+                if old is not None and old != value:
+                    raise AlreadyExists(
+                        f"param {key!r} of {describe(current.model, current.version)} is "
+                        f"already {old!r}; parameters are written once"
+                    )
+            return attrs.evolve(current, params={**current.params, **new})
+
+        self._update_version(parse_name(model), parse_version(version), add)
+
+    def log_metric(
+        self,
+        model: str | ModelName,
+        version: str | Version,
+        key: str,
+        value: float,
+        *,
+        step: int = 0,
+        timestamp: dt.datetime | None = None,
+    ) -> Metric:
+        """Add one point to the history of metric ``key``."""
+        return self.log_metrics(model, version, {key: value}, step=step, timestamp=timestamp)[0]
+
+    def log_metrics(
+        self,
+        model: str | ModelName,
+        version: str | Version,
+        metrics: Mapping[str, float] | Iterable[Metric],
+        *,
+        step: int = 0,
+        timestamp: dt.datetime | None = None,
+    ) -> list[Metric]:
+        """Add many points in one write: a mapping of key -> value at one step, or a
+        sequence of `Metric` (each with its own step and timestamp)."""
+        self._authorize(Action.UPDATE)
+        when = timestamp or self._now()
+        if isinstance(metrics, Mapping):
+            points = [Metric(k, v, step, when) for k, v in metrics.items()]
+        else:
+            points = list(metrics)
+        checked = [_checked_metric(p) for p in points]
+        entity = self._version_doc(parse_name(model), parse_version(version))[0]
+        if checked:
+            rows = [[p.key, dump_float(p.value), p.step, dump_time(p.timestamp)] for p in checked]
+            key = ("metrics", entity.model.key, entity.version.precedence_key)
+            self._repo.put_if_absent(
+                (*key, _metric_id(self._now())), {"schema": SCHEMA, "points": rows}
+            )
+        return checked
+
+    def get_metrics(
+        self, model: str | ModelName, version: str | Version, key: str | None = None
+    ) -> list[Metric]:
+        """Every logged point (of ``key``, if given) in the order they were logged."""
+        self._authorize(Action.READ)
+        entity = self._version_doc(parse_name(model), parse_version(version))[0]
+        prefix = ("metrics", entity.model.key, entity.version.precedence_key)
+        found: list[Metric] = []
+        after: str | None = None
+        while True:
+            page = self._repo.list_page(prefix, after=after, limit=_METRIC_PAGE)
+            for segment, doc in page:
+                after = segment
+                for k, v, s, t in doc.data["points"]:
+                    if key is None or k == key:
+                        found.append(Metric(k, load_float(v), s, load_time(t)))
+            if len(page) < _METRIC_PAGE:
+                return found
+
+    def set_tag(
+        self, model: str | ModelName, version: str | Version, key: str, value: str
+    ) -> ModelVersion:
+        """Set a version tag (editable in every state)."""
+        self._authorize(Action.UPDATE)
+        new = checked_tags({key: value})
+        return self._update_version(
+            parse_name(model),
+            parse_version(version),
+            lambda v: attrs.evolve(v, tags={**v.tags, **new}),
+        )
+
+    def delete_tag(self, model: str | ModelName, version: str | Version, key: str) -> ModelVersion:
+        """Remove a version tag; `NotFound` if it is not set."""
+        self._authorize(Action.UPDATE)
+
+        def drop(current: ModelVersion) -> ModelVersion:
+            if key not in current.tags:
+                raise NotFound(
+                    f"tag {key!r} is not set on {describe(current.model, current.version)}"
+                )
+            return attrs.evolve(current, tags={k: v for k, v in current.tags.items() if k != key})
+
+        return self._update_version(parse_name(model), parse_version(version), drop)
+
+    def link_ci_job(
+        self, model: str | ModelName, version: str | Version, ci_job: CIJob
+    ) -> ModelVersion:
+        """Record the CI job that made the version (replaces an earlier link)."""
+        self._authorize(Action.UPDATE)
+        if not isinstance(ci_job, CIJob):
+            raise InvalidInput(f"ci_job must be a CIJob, not {type(ci_job).__name__}")
+        return self._update_version(
+            parse_name(model), parse_version(version), lambda v: attrs.evolve(v, ci_job=ci_job)
+        )
+
+
+def _checked_metric(point: Metric) -> Metric:
+    if not isinstance(point, Metric):
+        raise InvalidInput(f"metrics must be Metric values, not {type(point).__name__}")
+    key = check_key("metric", point.key)
+    if not isinstance(point.timestamp, dt.datetime) or point.timestamp.tzinfo is None:
+        raise InvalidInput(f"metric {key!r} timestamp must be a timezone-aware datetime")
+    return Metric(
+        key, check_metric_value(key, point.value), check_step(key, point.step), point.timestamp
+    )

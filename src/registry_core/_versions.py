@@ -1,0 +1,337 @@
+"""The Registry's version operations: create, read, list, latest, resolve, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from registry_core._base import (
+    RegistryBase,
+    decode_token,
+    describe,
+    encode_token,
+    model_key,
+    parse_name,
+    parse_version,
+    version_key,
+)
+from registry_core.ci import CIJob
+from registry_core.convert import from_document, to_document
+from registry_core.entities import ModelVersion, Page
+from registry_core.errors import (
+    AlreadyExists,
+    IllegalTransition,
+    InvalidInput,
+    InvalidName,
+    InvalidVersion,
+    NotFound,
+)
+from registry_core.lifecycle import VersionState, check_transition
+from registry_core.limits import check_description
+from registry_core.names import AliasName, ModelName
+from registry_core.permissions import Action
+from registry_core.versions import BumpPart, Range, Version
+
+_SCAN_PAGE = 64
+_ORDERS = ("precedence", "-precedence")
+
+
+class VersionsMixin(RegistryBase):
+    """Versions of a model, found by precedence key without reading every version."""
+
+    def create_version(
+        self,
+        model: str | ModelName,
+        version: str | Version | None = None,
+        *,
+        bump: BumpPart | None = None,
+        prerelease: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        ci_job: CIJob | None = None,
+    ) -> ModelVersion:
+        """Create a draft version: an exact ``version``, or a ``bump`` from the highest one.
+
+        A bump (``major``, ``minor``, ``patch``, optionally with a ``prerelease`` label)
+        starts at ``1.0.0``; racing bumps each get a distinct version. Two versions equal
+        in precedence (``1.0.0+a``, ``1.0.0+b``) cannot both exist: `AlreadyExists`.
+        """
+        self._authorize(Action.CREATE)
+        name = parse_name(model)
+        check_description(description)
+        from registry_core._metadata import checked_tags
+
+        tag_map = checked_tags(tags or {})
+        if (version is None) == (bump is None):
+            raise InvalidVersion("give either a version or a bump ('major', 'minor', 'patch')")
+        if version is not None and prerelease is not None:
+            raise InvalidVersion("prerelease goes with bump; put it in the version itself")
+        for _attempt in range(32):
+            name = self._model_doc(name)[0].name  # the stored spelling, for the package path
+            target = (
+                parse_version(version)
+                if version is not None
+                else self._next(name, bump, prerelease)
+            )
+            now = self._now()
+            entity = ModelVersion(
+                model=name,
+                version=target,
+                description=description,
+                tags=tag_map,
+                ci_job=ci_job,
+                created_at=now,
+                updated_at=now,
+                created_by=self._user(),
+                updated_by=self._user(),
+            )
+            try:
+                self._repo.put_if_absent(version_key(name, target), to_document(entity))
+            except AlreadyExists:
+                existing = self._repo.get(version_key(name, target))
+                if existing is not None and existing.data.get("deleting"):
+                    self._finish_version_delete(existing.data)
+                    continue
+                if version is None:
+                    continue  # another bump took it: bump again from the new highest
+                held = "" if existing is None else f" (as '{existing.data.get('version')}')"
+                raise AlreadyExists(f"{describe(name, target)} already exists{held}") from None
+            self._check_model_alive(name, target)
+            return entity
+        raise AlreadyExists(f"could not find a free version to bump to in {describe(name)}")
+
+    def _check_model_alive(self, name: ModelName, version: Version) -> None:
+        """After creating a version: if its model was deleted meanwhile, take it back."""
+        doc = self._repo.get(model_key(name))
+        if doc is None or doc.data.get("deleting"):
+            self._repo.delete(version_key(name, version))
+            raise NotFound(f"{describe(name)} was deleted while {version} was being created")
+
+    def _next(self, name: ModelName, bump: BumpPart | None, prerelease: str | None) -> Version:
+        assert bump is not None
+        highest = next(self._scan(name, reverse=True), None)
+        if highest is None:
+            first = Version.parse("0.0.0").bump("major", prerelease)
+            return first
+        return highest.version.bump(bump, prerelease)
+
+    def get_version(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """The version equal in precedence to ``version``, whatever its state."""
+        self._authorize(Action.READ)
+        return self._version_doc(parse_name(model), parse_version(version))[0]
+
+    def update_version(
+        self, model: str | ModelName, version: str | Version, *, description: str
+    ) -> ModelVersion:
+        """Change a version's description (editable in every state)."""
+        self._authorize(Action.UPDATE)
+        check_description(description)
+        return self._update_version(
+            parse_name(model),
+            parse_version(version),
+            lambda v: attrs.evolve(v, description=description),
+        )
+
+    # -- finding versions in precedence order --------------------------------------------
+
+    def _scan(
+        self,
+        name: ModelName,
+        *,
+        reverse: bool,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> Iterator[ModelVersion]:
+        """Versions (not being deleted) in precedence order, read a page at a time."""
+        prefix = ("versions", name.key)
+        while True:
+            page = self._repo.list_page(
+                prefix, after=after, before=before, limit=_SCAN_PAGE, reverse=reverse
+            )
+            for segment, doc in page:
+                if not doc.data.get("deleting"):
+                    yield from_document(doc.data, ModelVersion)
+                if reverse:
+                    before = segment
+                else:
+                    after = segment
+            if len(page) < _SCAN_PAGE:
+                return
+
+    def list_versions(
+        self,
+        model: str | ModelName,
+        *,
+        states: Iterable[VersionState | str] | None = None,
+        include_prereleases: bool = True,
+        order: str = "precedence",
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """One page of versions, by precedence (``order="-precedence"`` for highest first)."""
+        self._authorize(Action.READ)
+        name = parse_name(model)
+        if order not in _ORDERS:
+            raise InvalidInput(f"order {order!r} is not one of {', '.join(_ORDERS)}")
+        _check_page_size(page_size)
+        wanted = None if states is None else {VersionState(s) for s in states}
+        reverse = order.startswith("-")
+        position = decode_token(page_token, f"versions:{name.key}:{order}")
+        if position is None:
+            self._model_doc(name)
+        bound = {"before": position} if reverse else {"after": position}
+        items: list[ModelVersion] = []
+        for found in self._scan(name, reverse=reverse, **bound):
+            if wanted is not None and found.state not in wanted:
+                continue
+            if not include_prereleases and found.version.is_prerelease:
+                continue
+            if len(items) == page_size:
+                last = items[-1].version.precedence_key
+                return Page(tuple(items), encode_token(last, f"versions:{name.key}:{order}"))
+            items.append(found)
+        return Page(tuple(items), None)
+
+    def latest(self, model: str | ModelName, *, include_prereleases: bool = False) -> ModelVersion:
+        """The highest-precedence ready version; prereleases only when asked."""
+        self._authorize(Action.READ)
+        name = parse_name(model)
+        for found in self._scan(name, reverse=True):
+            if found.state is VersionState.READY and (
+                include_prereleases or not found.version.is_prerelease
+            ):
+                return found
+        self._model_doc(name)
+        raise NotFound(f"{describe(name)} has no ready version")
+
+    def resolve(
+        self, model: str | ModelName, spec: str, *, include_prereleases: bool = False
+    ) -> ModelVersion:
+        """Read ``spec`` as an exact version, ``latest``, an alias, then an npm range."""
+        self._authorize(Action.READ)
+        name = parse_name(model)
+        if not isinstance(spec, str):
+            raise InvalidVersion(f"spec must be a string, not {type(spec).__name__}")
+        try:
+            exact = Version.parse(spec)
+        except InvalidVersion:
+            exact = None
+        if exact is not None:
+            return self._version_doc(name, exact)[0]
+        if spec == "latest":
+            return self.latest(name, include_prereleases=include_prereleases)
+        try:
+            alias = AliasName.parse(spec)
+        except InvalidName:
+            alias = None
+        if alias is not None:
+            target = self._model_doc(name)[0].aliases.get(alias.value)
+            if target is not None:
+                return self._version_doc(name, target)[0]
+        return self._resolve_range(name, Range.parse(spec), include_prereleases)
+
+    def _resolve_range(
+        self, name: ModelName, spec: Range, include_prereleases: bool
+    ) -> ModelVersion:
+        lower, _, upper, _ = spec.hull()
+        before = None if upper is None else upper.precedence_key + "~"
+        for found in self._scan(name, reverse=True, before=before):
+            if lower is not None and found.version < lower:
+                break
+            if found.state is VersionState.READY and spec.contains(
+                found.version, include_prerelease=include_prereleases
+            ):
+                return found
+        self._model_doc(name)
+        raise NotFound(f"no ready version of model '{name}' matches {str(spec)!r}")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _transition(
+        self, model: str | ModelName, version: str | Version, target: VersionState, via: str
+    ) -> ModelVersion:
+        self._authorize(Action.UPDATE)
+        name, ver = parse_name(model), parse_version(version)
+
+        def change(current: ModelVersion) -> ModelVersion:
+            check_transition(describe(name, ver), current.state, target, via)
+            if target in (VersionState.DEPRECATED, VersionState.YANKED):
+                self._refuse_if_aliased(name, ver, f"{target.value[:-1]}")
+            if target is VersionState.READY and current.state is VersionState.DRAFT:
+                from registry_core._artifacts import manifest_digest
+
+                return attrs.evolve(
+                    current,
+                    state=target,
+                    published_at=self._now(),
+                    manifest_sha256=manifest_digest(current.artifacts),
+                )
+            return attrs.evolve(current, state=target)
+
+        return self._update_version(name, ver, change)
+
+    def _refuse_if_aliased(self, name: ModelName, version: Version, verb: str) -> None:
+        aliases = sorted(a for a, v in self._model_doc(name)[0].aliases.items() if v == version)
+        if aliases:
+            raise IllegalTransition(
+                f"cannot {verb} {describe(name, version)}: alias {', '.join(aliases)} points "
+                "at it; move or delete the alias first"
+            )
+
+    def publish(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """Seal a draft as ready: its manifest (paths, sizes, SHA-256) never changes again."""
+        return self._transition(model, version, VersionState.READY, "publish")
+
+    def fail(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """Mark a draft that could not be finished as failed."""
+        return self._transition(model, version, VersionState.FAILED, "fail")
+
+    def deprecate(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """Mark a ready version deprecated: still resolvable exactly, not by latest or ranges."""
+        return self._transition(model, version, VersionState.DEPRECATED, "deprecate")
+
+    def undeprecate(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """Return a deprecated version to ready."""
+        return self._transition(model, version, VersionState.READY, "undeprecate")
+
+    def yank(self, model: str | ModelName, version: str | Version) -> ModelVersion:
+        """Withdraw a ready or deprecated version for good: pinnable by exact version only."""
+        return self._transition(model, version, VersionState.YANKED, "yank")
+
+    # -- deleting -------------------------------------------------------------------------
+
+    def delete_version(
+        self, model: str | ModelName, version: str | Version, *, force: bool = False
+    ) -> None:
+        """Delete a version and its artifacts and metrics, in any state.
+
+        Refused while an alias points at it, unless ``force``, which deletes those aliases.
+        """
+        self._authorize(Action.DELETE)
+        name, ver = parse_name(model), parse_version(version)
+        self._version_doc(name, ver)
+        if force:
+            self._update_model(
+                name,
+                lambda m: attrs.evolve(m, aliases={a: v for a, v in m.aliases.items() if v != ver}),
+            )
+        else:
+            self._refuse_if_aliased(name, ver, "delete")
+        data = self._mark_deleting(version_key(name, ver))
+        if data is not None:
+            self._finish_version_delete(data)
+
+    def _finish_version_delete(self, data: Mapping[str, Any]) -> None:
+        """Remove what a version left: blobs, metrics, then the document (idempotent)."""
+        name = ModelName.parse(str(data["model"]))
+        ver = Version.parse(str(data["version"]))
+        self._repo.delete_blobs(f"{name}/{ver}")
+        self._repo.delete_tree(("metrics", name.key, ver.precedence_key))
+        self._repo.delete(version_key(name, ver))
+
+
+def _check_page_size(page_size: int) -> None:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
+        raise InvalidInput(f"page_size must be an integer from 1 to 1000, got {page_size!r}")

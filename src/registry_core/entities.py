@@ -1,0 +1,125 @@
+"""The frozen values a registry hands out: models, versions, artifacts, metrics, pages.
+
+Entities are snapshots: changing a model means asking the `Registry`, which stores a new
+document and returns a new entity. Mapping fields are plain dicts; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Mapping
+from typing import Generic, TypeVar
+
+import attrs
+
+from registry_core.ci import CIJob
+from registry_core.errors import InvalidInput
+from registry_core.lifecycle import VersionState
+from registry_core.names import ModelName
+from registry_core.paths import ArtifactPath
+from registry_core.versions import Version
+
+__all__ = ["Artifact", "Metric", "Model", "ModelVersion", "Page"]
+
+T = TypeVar("T")
+
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+@attrs.frozen
+class Artifact:
+    """One file of a version: its path, size in bytes and SHA-256 (lowercase hex)."""
+
+    path: ArtifactPath
+    size: int
+    sha256: str
+
+    def __attrs_post_init__(self) -> None:
+        if self.size < 0:
+            raise InvalidInput(f"artifact size must be >= 0, got {self.size}")
+        if len(self.sha256) != 64 or not set(self.sha256) <= _SHA256_HEX:
+            raise InvalidInput(f"artifact sha256 {self.sha256!r} is not 64 lowercase hex digits")
+
+
+@attrs.frozen
+class Metric:
+    """One point of a metric's history. ``value`` may be NaN or infinite."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: dt.datetime
+
+    @property
+    def is_finite(self) -> bool:
+        return math.isfinite(self.value)
+
+
+@attrs.frozen(kw_only=True)
+class Model:
+    """A named model: its description, tags and aliases (alias -> version)."""
+
+    name: ModelName
+    description: str = ""
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    aliases: Mapping[str, Version] = attrs.field(factory=dict)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ModelVersion:
+    """One semantic version of a model, with its state, metadata and artifact manifest.
+
+    ``artifacts`` is sorted by path key. Once published, ``artifacts`` and ``params`` never
+    change and ``manifest_sha256`` fingerprints the manifest.
+    """
+
+    model: ModelName
+    version: Version
+    state: VersionState = VersionState.DRAFT
+    description: str = ""
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    params: Mapping[str, str] = attrs.field(factory=dict)
+    artifacts: tuple[Artifact, ...] = ()
+    ci_job: CIJob | None = None
+    manifest_sha256: str | None = None
+    published_at: dt.datetime | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+
+    @property
+    def package(self) -> str:
+        """The package name ``<model>/<version>``, where the artifacts live in the store."""
+        return f"{self.model}/{self.version}"
+
+    @property
+    def size(self) -> int:
+        """Total bytes of all artifacts."""
+        return sum(a.size for a in self.artifacts)
+
+    def artifact(self, path: ArtifactPath) -> Artifact | None:
+        """The manifest entry for ``path`` (compared case-insensitively), or None."""
+        for artifact in self.artifacts:
+            if artifact.path.key == path.key:
+                return artifact
+        return None
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a listing. Pass ``next_page_token`` back for the next; None at the end."""
+
+    items: tuple[T, ...]
+    next_page_token: str | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -1,0 +1,107 @@
+"""What a storage backend implements: documents with atomic primitives, and blobs.
+
+The protocol holds storage operations only. Documents are JSON-ready dicts under keys
+that are tuples of strings, such as ``("versions", "fraud", "<precedence key>")``; every
+rule (names, lifecycle, permissions, "latest") lives in the `Registry`, which calls these.
+
+Keys: the first segment names a collection (``settings``, ``models``, ``versions``,
+``metrics``); the other segments are ASCII strings without control characters that may
+contain ``/``. A backend maps them to its own storage as it likes (file names, object
+names, table rows) and must give back the last segment's plain string order in
+`list_page`. Etags are opaque strings that change on every write.
+
+Blobs hold artifact bytes under the package path ``<model>/<version>/<artifact path>``.
+A blob is written through a `BlobWriter`, is invisible until ``commit()``, and
+``commit()`` replaces any blob at that name atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["BlobWriter", "Document", "Key", "Repository"]
+
+Key = tuple[str, ...]
+
+
+@attrs.frozen
+class Document:
+    """A stored document and the etag to pass to `Repository.compare_and_swap`."""
+
+    data: Mapping[str, Any]
+    etag: str
+
+
+class BlobWriter(Protocol):
+    """An upload in progress: bytes go in with `write`, and appear only on `commit`."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> None:
+        """Make the blob visible at its name, replacing an older one atomically."""
+
+    def abort(self) -> None:
+        """Throw the upload away; safe to call after a failed write or twice."""
+
+
+@runtime_checkable
+class Repository(Protocol):
+    """Storage operations a backend provides; the `Registry` builds everything else on them.
+
+    Implementations must be safe to share between threads. Errors are the `RegistryError`
+    tree: `NotFound`, `AlreadyExists`, `Conflict`, and `BackendError` for the rest.
+    """
+
+    def get(self, key: Key) -> Document | None:
+        """The document at ``key``, or None."""
+
+    def put_if_absent(self, key: Key, data: Mapping[str, Any]) -> str:
+        """Create the document; raise `AlreadyExists` if any writer got there first.
+
+        Returns the new etag. Of any number of racing writers, exactly one succeeds.
+        """
+
+    def compare_and_swap(self, key: Key, data: Mapping[str, Any], etag: str) -> str:
+        """Replace the document only if its etag is still ``etag``; return the new etag.
+
+        Raises `Conflict` when another write came between, `NotFound` when it is gone.
+        """
+
+    def delete(self, key: Key, etag: str | None = None) -> None:
+        """Remove the document (a no-op when absent). With ``etag``: only if unchanged,
+        else `Conflict`."""
+
+    def delete_tree(self, prefix: Key) -> None:
+        """Remove every document whose key starts with ``prefix`` (segment-wise), at any
+        depth. Not atomic: the Registry writes its intent first and finishes after a crash."""
+
+    def list_page(
+        self,
+        prefix: Key,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        starts_with: str | None = None,
+        limit: int = 100,
+        reverse: bool = False,
+    ) -> list[tuple[str, Document]]:
+        """Documents whose key is ``prefix`` plus one more segment, by that segment.
+
+        Only segments with ``after < segment < before`` that start with ``starts_with``
+        are returned, at most ``limit``, in ascending order (descending with ``reverse``).
+        """
+
+    def open_blob_writer(self, name: str) -> BlobWriter:
+        """Start writing the blob called ``name`` (``<model>/<version>/<path>``)."""
+
+    def open_blob(self, name: str) -> IO[bytes]:
+        """A binary stream of the blob's bytes; `NotFound` if there is none."""
+
+    def delete_blobs(self, prefix: str) -> None:
+        """Remove the blob ``prefix`` and every blob under ``prefix + '/'``."""
+
+    def list_blobs(self, prefix: str) -> Iterator[str]:
+        """Names of the blobs under ``prefix + '/'`` (for fsck and tests), any order."""

@@ -1,0 +1,220 @@
+"""Contract tests of the storage protocol itself: documents, atomic primitives, blobs.
+
+These run against a bare `Repository`; `RegistryContractTests` covers the service on top.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from registry_core.errors import AlreadyExists, Conflict, NotFound
+from registry_core.protocol import Repository
+from registry_core.testing.fixtures import RepositoryFixtures
+
+__all__ = ["RepositoryContractTests", "run_threads"]
+
+THREADS = 8
+
+
+def run_threads(count: int, target: Callable[[int], object]) -> list[object]:
+    """Run ``target(i)`` in ``count`` threads released together; results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def body(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = target(i)
+        except Exception as error:  # collected and judged by the test
+            results[i] = error
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+class RepositoryContractTests(RepositoryFixtures):
+    """What every `Repository` must do; the names say the behaviour."""
+
+    def test_get_of_a_missing_key_is_none(self, repo: Repository) -> None:
+        assert repo.get(("models", "absent")) is None
+
+    def test_put_if_absent_then_get_returns_the_same_data(self, repo: Repository) -> None:
+        data = {"name": "m", "n": 1, "nested": {"list": [1, "two", None, 2.5]}, "u": "é/ü"}
+        etag = repo.put_if_absent(("models", "m"), data)
+        doc = repo.get(("models", "m"))
+        assert doc is not None
+        assert dict(doc.data) == data
+        assert doc.etag == etag
+
+    def test_put_if_absent_refuses_an_existing_key_and_keeps_it(self, repo: Repository) -> None:
+        repo.put_if_absent(("models", "m"), {"v": 1})
+        with pytest.raises(AlreadyExists):
+            repo.put_if_absent(("models", "m"), {"v": 2})
+        doc = repo.get(("models", "m"))
+        assert doc is not None and doc.data["v"] == 1
+
+    def test_compare_and_swap_with_the_current_etag_replaces(self, repo: Repository) -> None:
+        etag = repo.put_if_absent(("models", "m"), {"v": 1})
+        new_etag = repo.compare_and_swap(("models", "m"), {"v": 2}, etag)
+        assert new_etag != etag
+        doc = repo.get(("models", "m"))
+        assert doc is not None and doc.data["v"] == 2 and doc.etag == new_etag
+
+    def test_compare_and_swap_with_a_stale_etag_conflicts_and_changes_nothing(
+        self, repo: Repository
+    ) -> None:
+        stale = repo.put_if_absent(("models", "m"), {"v": 1})
+        repo.compare_and_swap(("models", "m"), {"v": 2}, stale)
+        with pytest.raises(Conflict):
+            repo.compare_and_swap(("models", "m"), {"v": 3}, stale)
+        doc = repo.get(("models", "m"))
+        assert doc is not None and doc.data["v"] == 2
+
+    def test_compare_and_swap_of_a_missing_document_is_not_found(self, repo: Repository) -> None:
+        with pytest.raises(NotFound):
+            repo.compare_and_swap(("models", "m"), {"v": 1}, "1")
+
+    def test_delete_removes_and_is_quiet_when_absent(self, repo: Repository) -> None:
+        repo.put_if_absent(("models", "m"), {"v": 1})
+        repo.delete(("models", "m"))
+        assert repo.get(("models", "m")) is None
+        repo.delete(("models", "m"))
+
+    def test_delete_with_a_stale_etag_conflicts(self, repo: Repository) -> None:
+        stale = repo.put_if_absent(("models", "m"), {"v": 1})
+        fresh = repo.compare_and_swap(("models", "m"), {"v": 2}, stale)
+        with pytest.raises(Conflict):
+            repo.delete(("models", "m"), etag=stale)
+        repo.delete(("models", "m"), etag=fresh)
+        assert repo.get(("models", "m")) is None
+
+    def test_list_page_orders_by_plain_string_order(self, repo: Repository) -> None:
+        names = ["b", "a/b", "a", "a-", "a+c", "a.b", "a_b", "z9", "A"]
+        for name in names:
+            repo.put_if_absent(("models", name), {"name": name})
+        listed = [seg for seg, _ in repo.list_page(("models",), limit=100)]
+        assert listed == sorted(names)
+        backwards = [seg for seg, _ in repo.list_page(("models",), limit=100, reverse=True)]
+        assert backwards == sorted(names, reverse=True)
+
+    def test_list_page_honours_bounds_prefix_and_limit(self, repo: Repository) -> None:
+        for i in range(30):
+            repo.put_if_absent(("versions", "m", f"k{i:03d}"), {"i": i})
+        page = repo.list_page(("versions", "m"), after="k004", before="k010", limit=100)
+        assert [seg for seg, _ in page] == [f"k{i:03d}" for i in range(5, 10)]
+        page = repo.list_page(("versions", "m"), before="k010", limit=3, reverse=True)
+        assert [seg for seg, _ in page] == ["k009", "k008", "k007"]
+        page = repo.list_page(("versions", "m"), starts_with="k02", limit=100)
+        assert [doc.data["i"] for _, doc in page] == list(range(20, 30))
+        assert len(repo.list_page(("versions", "m"), limit=7)) == 7
+
+    def test_list_page_sees_one_level_only_and_keeps_slashes_in_segments(
+        self, repo: Repository
+    ) -> None:
+        repo.put_if_absent(("versions", "a", "1"), {"m": "a"})
+        repo.put_if_absent(("versions", "a/b", "1"), {"m": "a/b"})
+        repo.put_if_absent(("metrics", "a", "1", "x"), {"m": "metric"})
+        only_a = repo.list_page(("versions", "a"), limit=100)
+        assert [(seg, doc.data["m"]) for seg, doc in only_a] == [("1", "a")]
+        assert [seg for seg, _ in repo.list_page(("metrics", "a"), limit=100)] == []
+
+    def test_delete_tree_is_segment_wise(self, repo: Repository) -> None:
+        repo.put_if_absent(("versions", "a", "1"), {})
+        repo.put_if_absent(("versions", "a", "2"), {})
+        repo.put_if_absent(("versions", "a/b", "1"), {})
+        repo.put_if_absent(("versions", "ab", "1"), {})
+        repo.delete_tree(("versions", "a"))
+        assert repo.get(("versions", "a", "1")) is None
+        assert repo.get(("versions", "a", "2")) is None
+        assert repo.get(("versions", "a/b", "1")) is not None
+        assert repo.get(("versions", "ab", "1")) is not None
+
+    def test_a_blob_is_invisible_until_commit(self, repo: Repository) -> None:
+        writer = repo.open_blob_writer("m/1.0.0/weights.bin")
+        writer.write(b"abc")
+        writer.write(b"def")
+        with pytest.raises(NotFound):
+            repo.open_blob("m/1.0.0/weights.bin")
+        writer.commit()
+        with repo.open_blob("m/1.0.0/weights.bin") as stream:
+            assert stream.read() == b"abcdef"
+
+    def test_an_aborted_blob_never_appears(self, repo: Repository) -> None:
+        writer = repo.open_blob_writer("m/1.0.0/w.bin")
+        writer.write(b"x" * 1000)
+        writer.abort()
+        writer.abort()
+        with pytest.raises(NotFound):
+            repo.open_blob("m/1.0.0/w.bin")
+        assert list(repo.list_blobs("m")) == []
+
+    def test_commit_replaces_an_existing_blob(self, repo: Repository) -> None:
+        for payload in (b"old", b"new-and-longer"):
+            writer = repo.open_blob_writer("m/1.0.0/logs/run.log")
+            writer.write(payload)
+            writer.commit()
+        with repo.open_blob("m/1.0.0/logs/run.log") as stream:
+            assert stream.read() == b"new-and-longer"
+
+    def test_delete_blobs_removes_a_prefix_but_not_its_neighbours(self, repo: Repository) -> None:
+        for name in ("m/1.0.0/a", "m/1.0.0/sub/b", "m/1.0.00x/c", "m/1.0.1/d"):
+            writer = repo.open_blob_writer(name)
+            writer.write(name.encode())
+            writer.commit()
+        repo.delete_blobs("m/1.0.0")
+        assert sorted(repo.list_blobs("m")) == ["m/1.0.00x/c", "m/1.0.1/d"]
+        repo.delete_blobs("m/1.0.1/d")
+        assert sorted(repo.list_blobs("m")) == ["m/1.0.00x/c"]
+
+    def test_an_empty_blob_round_trips(self, repo: Repository) -> None:
+        writer = repo.open_blob_writer("m/1.0.0/empty")
+        writer.commit()
+        with repo.open_blob("m/1.0.0/empty") as stream:
+            assert stream.read() == b""
+
+    def test_racing_creators_have_exactly_one_winner(self, repo: Repository) -> None:
+        if not self.supports_threads:
+            pytest.skip("backend does not support threads")
+        for round_ in range(5):
+            key = ("versions", "m", f"race{round_}")
+
+            def create(i: int, key: tuple[str, ...] = key) -> str:
+                return repo.put_if_absent(key, {"by": i})
+
+            results = run_threads(THREADS, create)
+            winners = [r for r in results if isinstance(r, str)]
+            losers = [r for r in results if isinstance(r, AlreadyExists)]
+            assert len(winners) == 1, results
+            assert len(losers) == THREADS - 1, results
+
+    def test_racing_compare_and_swap_loses_no_update(self, repo: Repository) -> None:
+        if not self.supports_threads:
+            pytest.skip("backend does not support threads")
+        key = ("models", "counter")
+        repo.put_if_absent(key, {"n": 0})
+        per_thread = 10
+
+        def increment(_: int) -> int:
+            conflicts = 0
+            done = 0
+            while done < per_thread:
+                doc = repo.get(key)
+                assert doc is not None
+                try:
+                    repo.compare_and_swap(key, {"n": doc.data["n"] + 1}, doc.etag)
+                    done += 1
+                except Conflict:
+                    conflicts += 1
+            return conflicts
+
+        results = run_threads(THREADS, increment)
+        assert all(isinstance(r, int) for r in results), results
+        doc = repo.get(key)
+        assert doc is not None and doc.data["n"] == THREADS * per_thread

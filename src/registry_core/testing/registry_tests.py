@@ -1,0 +1,361 @@
+"""Contract tests of the `Registry` running on a backend: what a user sees end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+from registry_core.entities import ModelVersion
+from registry_core.errors import (
+    AlreadyExists,
+    IllegalTransition,
+    IntegrityError,
+    InvalidInput,
+    InvalidPath,
+    InvalidVersion,
+    NotFound,
+)
+from registry_core.lifecycle import VersionState
+from registry_core.protocol import Repository
+from registry_core.registry import Registry
+from registry_core.testing.contract import THREADS, run_threads
+from registry_core.testing.fixtures import RepositoryFixtures
+
+__all__ = ["RegistryContractTests"]
+
+
+def _ready(registry: Registry, model: str, *versions: str) -> None:
+    for version in versions:
+        registry.create_version(model, version)
+        registry.publish(model, version)
+
+
+class RegistryContractTests(RepositoryFixtures):
+    """The Registry's behaviour on the backend under test."""
+
+    # -- models ---------------------------------------------------------------------------
+
+    def test_model_names_are_unique_regardless_of_case(self, registry: Registry) -> None:
+        registry.create_model("Fraud/Detector", "first")
+        with pytest.raises(AlreadyExists, match="Fraud/Detector"):
+            registry.create_model("fraud/detector")
+        assert registry.get_model("FRAUD/DETECTOR").name.value == "Fraud/Detector"
+
+    def test_list_models_pages_in_name_order_with_a_prefix(self, registry: Registry) -> None:
+        names = [f"team/m{i:02d}" for i in range(25)] + ["other", "team"]
+        for name in names:
+            registry.create_model(name)
+        seen, token = [], None
+        while True:
+            page = registry.list_models("team/", page_size=7, page_token=token)
+            seen += [m.name.value for m in page.items]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert seen == sorted(n for n in names if n.startswith("team/"))
+
+    def test_a_page_token_survives_inserts_and_deletes(self, registry: Registry) -> None:
+        for i in range(10):
+            registry.create_model(f"m{i}")
+        first = registry.list_models(page_size=4)
+        registry.delete_model("m4")
+        registry.create_model("m45")
+        rest = registry.list_models(page_size=100, page_token=first.next_page_token)
+        assert [m.name.value for m in rest.items] == ["m45", "m5", "m6", "m7", "m8", "m9"]
+
+    def test_a_foreign_page_token_is_refused(self, registry: Registry) -> None:
+        registry.create_model("m")
+        with pytest.raises(InvalidInput):
+            registry.list_models(page_token="not-a-token")
+
+    def test_delete_model_removes_versions_artifacts_and_metrics(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_model("m/sub")
+        for model in ("m", "m/sub"):
+            registry.create_version(model, "1.0.0")
+            registry.upload(model, "1.0.0", io.BytesIO(b"w"), name="w.bin")
+            registry.log_metric(model, "1.0.0", "loss", 0.5)
+        registry.delete_model("m")
+        with pytest.raises(NotFound):
+            registry.get_model("m")
+        assert list(repo.list_blobs("m/1.0.0")) == []
+        assert registry.get_version("m/sub", "1.0.0").artifacts[0].size == 1
+        registry.create_model("m")
+        with pytest.raises(NotFound):
+            registry.get_version("m", "1.0.0")
+
+    def test_an_interrupted_model_delete_is_invisible_and_finished_by_the_next_writer(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"w"), name="w.bin")
+        doc = repo.get(("models", "m"))
+        assert doc is not None
+        repo.compare_and_swap(("models", "m"), {**doc.data, "deleting": True}, doc.etag)
+        with pytest.raises(NotFound):
+            registry.get_model("m")
+        assert [m.name.value for m in registry.list_models().items] == []
+        registry.create_model("m", "again")
+        assert registry.get_model("m").description == "again"
+        assert list(repo.list_blobs("m/1.0.0")) == []
+        with pytest.raises(NotFound):
+            registry.get_version("m", "1.0.0")
+
+    # -- versions -------------------------------------------------------------------------
+
+    def test_versions_must_be_semver(self, registry: Registry) -> None:
+        registry.create_model("m")
+        for bad in ("1.0", "v1.0.0", "01.0.0", "latest", ""):
+            with pytest.raises(InvalidVersion):
+                registry.create_version("m", bad)
+        assert registry.list_versions("m").items == ()
+
+    def test_versions_equal_in_precedence_cannot_both_exist(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0+a")
+        with pytest.raises(AlreadyExists):
+            registry.create_version("m", "1.0.0+b")
+        assert str(registry.get_version("m", "1.0.0").version) == "1.0.0+a"
+
+    def test_bumps_start_at_one_and_follow_the_highest(self, registry: Registry) -> None:
+        registry.create_model("m")
+        assert str(registry.create_version("m", bump="minor").version) == "1.0.0"
+        assert str(registry.create_version("m", bump="minor").version) == "1.1.0"
+        assert str(registry.create_version("m", bump="major", prerelease="rc").version) == (
+            "2.0.0-rc.0"
+        )
+        assert str(registry.create_version("m", bump="major", prerelease="rc").version) == (
+            "2.0.0-rc.1"
+        )
+
+    def test_racing_bumps_get_distinct_versions(self, registry: Registry) -> None:
+        registry.create_model("m")
+        results = run_threads(THREADS, lambda _: registry.create_version("m", bump="patch"))
+        versions = sorted(str(r.version) for r in results if isinstance(r, ModelVersion))
+        assert len(versions) == THREADS, results
+        assert len(set(versions)) == THREADS
+
+    def test_racing_creators_of_one_version_have_one_winner(self, registry: Registry) -> None:
+        registry.create_model("m")
+        results = run_threads(THREADS, lambda _: registry.create_version("m", "3.1.4"))
+        assert sum(not isinstance(r, Exception) for r in results) == 1
+        assert sum(isinstance(r, AlreadyExists) for r in results) == THREADS - 1
+
+    def test_list_versions_pages_in_precedence_order(self, registry: Registry) -> None:
+        registry.create_model("m")
+        chain = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0",
+            "1.2.0",
+            "1.10.0",
+            "2.0.0-rc.1",
+            "10.0.0",
+        ]
+        for version in reversed(chain):
+            registry.create_version("m", version)
+        seen, token = [], None
+        while True:
+            page = registry.list_versions("m", page_size=2, page_token=token)
+            seen += [str(v.version) for v in page.items]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert seen == chain
+        down = registry.list_versions("m", order="-precedence", include_prereleases=False)
+        assert [str(v.version) for v in down.items] == ["10.0.0", "1.10.0", "1.2.0", "1.0.0"]
+
+    def test_latest_is_the_highest_ready_release(self, registry: Registry) -> None:
+        registry.create_model("m")
+        _ready(registry, "m", "1.0.0", "1.1.0", "2.0.0-rc.1")
+        registry.create_version("m", "3.0.0")  # a draft
+        assert str(registry.latest("m").version) == "1.1.0"
+        assert str(registry.latest("m", include_prereleases=True).version) == "2.0.0-rc.1"
+
+    def test_yanked_and_deprecated_versions_are_never_latest_or_in_a_range(
+        self, registry: Registry
+    ) -> None:
+        registry.create_model("m")
+        _ready(registry, "m", "1.0.0", "1.1.0", "1.2.0")
+        registry.yank("m", "1.2.0")
+        registry.deprecate("m", "1.1.0")
+        assert str(registry.latest("m").version) == "1.0.0"
+        assert str(registry.resolve("m", "^1.0").version) == "1.0.0"
+        assert registry.resolve("m", "1.2.0").state is VersionState.YANKED
+
+    def test_resolve_reads_exact_latest_alias_then_range(self, registry: Registry) -> None:
+        registry.create_model("m")
+        _ready(registry, "m", "1.0.0", "1.4.2", "2.0.0")
+        registry.set_alias("m", "production", "1.0.0")
+        assert str(registry.resolve("m", "1.4.2").version) == "1.4.2"
+        assert str(registry.resolve("m", "latest").version) == "2.0.0"
+        assert str(registry.resolve("m", "production").version) == "1.0.0"
+        assert str(registry.resolve("m", "~1.4").version) == "1.4.2"
+        assert str(registry.resolve("m", ">=1.0.0 <2.0.0 || >=3").version) == "1.4.2"
+        with pytest.raises(NotFound):
+            registry.resolve("m", "^3")
+        with pytest.raises(InvalidVersion):
+            registry.resolve("m", ">=>=1")
+
+    def test_a_range_matches_a_prerelease_only_on_its_own_tuple(self, registry: Registry) -> None:
+        registry.create_model("m")
+        _ready(registry, "m", "1.2.3", "1.2.4-rc.1", "1.3.0-beta.1")
+        assert str(registry.resolve("m", "^1.2.3").version) == "1.2.3"
+        assert str(registry.resolve("m", ">=1.2.4-rc.0").version) == "1.2.4-rc.1"
+
+    # -- lifecycle and sealing ------------------------------------------------------------
+
+    def test_a_sealed_version_refuses_uploads_deletes_and_params(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.2.0")
+        registry.upload("m", "1.2.0", io.BytesIO(b"weights"), name="w.bin")
+        registry.log_param("m", "1.2.0", "lr", "0.1")
+        sealed = registry.publish("m", "1.2.0")
+        assert sealed.manifest_sha256 is not None
+        with pytest.raises(IllegalTransition, match=r"1\.2\.1"):
+            registry.upload("m", "1.2.0", io.BytesIO(b"x"), name="other.bin")
+        with pytest.raises(IllegalTransition):
+            registry.delete_artifacts("m", "1.2.0", ["w.bin"])
+        with pytest.raises(IllegalTransition):
+            registry.log_param("m", "1.2.0", "lr2", "1")
+        with pytest.raises(IllegalTransition):
+            registry.append_log("m", "1.2.0", "late line")
+        after = registry.get_version("m", "1.2.0")
+        assert after.artifacts == sealed.artifacts and after.params == {"lr": "0.1"}
+        assert registry.verify("m", "1.2.0").ok
+        registry.set_tag("m", "1.2.0", "owner", "ana")  # tags stay editable
+        registry.log_metric("m", "1.2.0", "auc", 0.9)  # and metrics
+
+    def test_illegal_transitions_are_refused(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        with pytest.raises(IllegalTransition):
+            registry.deprecate("m", "1.0.0")
+        with pytest.raises(IllegalTransition):
+            registry.undeprecate("m", "1.0.0")  # only publish makes a draft ready
+        registry.fail("m", "1.0.0")
+        with pytest.raises(IllegalTransition):
+            registry.publish("m", "1.0.0")
+        assert registry.get_version("m", "1.0.0").state is VersionState.FAILED
+
+    def test_new_version_publishes_on_success_and_fails_on_error(self, registry: Registry) -> None:
+        registry.create_model("m")
+        with registry.new_version("m", bump="minor") as draft:
+            draft.upload(io.BytesIO(b"abc"), name="w.bin")
+            draft.log_param("epochs", 3)
+        assert registry.get_version("m", "1.0.0").state is VersionState.READY
+        with pytest.raises(RuntimeError), registry.new_version("m", bump="minor"):
+            raise RuntimeError("training diverged")
+        assert registry.get_version("m", "1.1.0").state is VersionState.FAILED
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def test_artifacts_round_trip_with_subfolders(self, registry: Registry, tmp_path: Path) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        src = tmp_path / "src"
+        (src / "config").mkdir(parents=True)
+        (src / "weights.bin").write_bytes(bytes(range(256)) * 100)
+        (src / "config" / "params.json").write_text('{"lr": 0.1}')
+        registry.upload_dir("m", "1.0.0", src)
+        registry.upload("m", "1.0.0", src / "weights.bin", subfolder="extra/deep")
+        listed = [a.path.value for a in registry.list_artifacts("m", "1.0.0")]
+        assert listed == ["config/params.json", "extra/deep/weights.bin", "weights.bin"]
+        out = registry.download("m", "1.0.0", tmp_path / "out")
+        assert len(out) == 3
+        assert (tmp_path / "out" / "extra/deep/weights.bin").read_bytes() == (
+            (src / "weights.bin").read_bytes()
+        )
+        sha = hashlib.sha256((src / "weights.bin").read_bytes()).hexdigest()
+        assert registry.list_artifacts("m", "1.0.0", prefix="extra")[0].sha256 == sha
+
+    def test_artifact_paths_are_unique_regardless_of_case(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"a"), name="Config/A.json")
+        with pytest.raises(AlreadyExists):
+            registry.upload("m", "1.0.0", io.BytesIO(b"b"), name="config/a.json")
+        with pytest.raises(AlreadyExists):
+            registry.upload("m", "1.0.0", io.BytesIO(b"b"), name="config/a.json/inner")
+        with pytest.raises(InvalidPath):
+            registry.upload("m", "1.0.0", io.BytesIO(b"b"), name="../escape")
+        assert [a.path.value for a in registry.list_artifacts("m", "1.0.0")] == ["Config/A.json"]
+
+    def test_changed_bytes_raise_integrity_error_on_read(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"original"), name="w.bin")
+        writer = repo.open_blob_writer("m/1.0.0/w.bin")
+        writer.write(b"tampered")
+        writer.commit()
+        with pytest.raises(IntegrityError), registry.open_artifact("m", "1.0.0", "w.bin") as f:
+            f.read()
+        report = registry.verify("m", "1.0.0")
+        assert not report.ok and report.problems[0][0] == "w.bin"
+
+    def test_delete_artifacts_is_all_or_nothing(self, registry: Registry, repo: Repository) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"a"), name="a")
+        with pytest.raises(NotFound):
+            registry.delete_artifacts("m", "1.0.0", ["a", "missing"])
+        assert len(registry.list_artifacts("m", "1.0.0")) == 1
+        registry.delete_artifacts("m", "1.0.0", ["a"])
+        assert registry.list_artifacts("m", "1.0.0") == ()
+        assert list(repo.list_blobs("m/1.0.0")) == []
+
+    def test_logs_append_under_logs(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.append_log("m", "1.0.0", "epoch 1\n")
+        registry.append_log("m", "1.0.0", "epoch 2\n")
+        with registry.open_artifact("m", "1.0.0", "logs/run.log") as f:
+            assert f.read() == b"epoch 1\nepoch 2\n"
+
+    # -- metadata and aliases -------------------------------------------------------------
+
+    def test_params_are_written_once(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.log_params("m", "1.0.0", {"lr": 0.1, "epochs": 3})
+        registry.log_param("m", "1.0.0", "lr", "0.1")  # same value: fine
+        with pytest.raises(AlreadyExists):
+            registry.log_param("m", "1.0.0", "lr", "0.2")
+        assert registry.get_version("m", "1.0.0").params == {"lr": "0.1", "epochs": "3"}
+
+    def test_metrics_keep_their_history_in_order(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        for step in range(5):
+            registry.log_metric("m", "1.0.0", "loss", 1.0 / (step + 1), step=step)
+        registry.log_metrics("m", "1.0.0", {"acc": 0.9, "loss": float("nan")}, step=5)
+        losses = registry.get_metrics("m", "1.0.0", "loss")
+        assert [m.step for m in losses] == [0, 1, 2, 3, 4, 5]
+        assert losses[0].value == 1.0 and losses[-1].value != losses[-1].value
+        assert len(registry.get_metrics("m", "1.0.0")) == 7
+
+    def test_aliases_point_only_at_ready_versions(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        with pytest.raises(IllegalTransition):
+            registry.set_alias("m", "champion", "1.0.0")
+        registry.publish("m", "1.0.0")
+        registry.set_alias("m", "champion", "1.0.0")
+        assert str(registry.get_alias("m", "champion").version) == "1.0.0"
+        with pytest.raises(IllegalTransition):
+            registry.yank("m", "1.0.0")
+        with pytest.raises(IllegalTransition):
+            registry.delete_version("m", "1.0.0")
+        registry.delete_version("m", "1.0.0", force=True)
+        with pytest.raises(NotFound):
+            registry.get_alias("m", "champion")
