@@ -6,6 +6,7 @@ Start with `Registry` over a repository (`MemoryRepository` here; files, S3, GCS
 """
 
 from registry_core._artifacts import Verification
+from registry_core._maintenance import FsckReport
 from registry_core.ci import CIJob
 from registry_core.entities import Artifact, Metric, Model, ModelVersion, Page
 from registry_core.errors import (
@@ -48,6 +49,7 @@ __all__ = [
     "Conflict",
     "Document",
     "Draft",
+    "FsckReport",
     "IllegalTransition",
     "IntegrityError",
     "InvalidInput",

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -141,6 +141,42 @@ class RegistryBase:
                 return None
             return data
         raise Conflict(f"{'/'.join(key)!r} kept changing under {CAS_ATTEMPTS} attempts; try again")
+
+    # -- finishing deletes (after the intent is written; idempotent) --------------------
+
+    def _finish_version_delete(self, data: Mapping[str, Any]) -> None:
+        """Remove what a version left: blobs, metrics, then the document."""
+        name = ModelName.parse(str(data["model"]))
+        ver = Version.parse(str(data["version"]))
+        self._repo.delete_blobs(f"{name}/{ver}")
+        self._repo.delete_tree(("metrics", name.key, ver.precedence_key))
+        self._repo.delete(version_key(name, ver))
+
+    def _finish_model_delete(self, name: ModelName) -> None:
+        """Remove a model marked for deletion: blobs, metrics and versions, then itself."""
+        for _, version in list(self._all_docs(("versions", name.key))):
+            self._repo.delete_blobs(f"{version['model']}/{version['version']}")
+        self._repo.delete_tree(("metrics", name.key))
+        self._repo.delete_tree(("versions", name.key))
+        self._repo.delete(model_key(name))
+
+    def _blob_exists(self, name: str) -> bool:
+        try:
+            self._repo.open_blob(name).close()
+        except NotFound:
+            return False
+        return True
+
+    def _all_docs(self, prefix: Key) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """Every document one level under ``prefix``, a page at a time."""
+        after = None
+        while True:
+            page = self._repo.list_page(prefix, after=after, limit=500)
+            for segment, doc in page:
+                after = segment
+                yield segment, doc.data
+            if len(page) < 500:
+                return
 
     # -- the compare-and-swap loop --------------------------------------------------------
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 import attrs
 
@@ -23,6 +22,7 @@ from registry_core.entities import ModelVersion, Page
 from registry_core.errors import (
     AlreadyExists,
     IllegalTransition,
+    IntegrityError,
     InvalidInput,
     InvalidName,
     InvalidVersion,
@@ -260,6 +260,17 @@ class VersionsMixin(RegistryBase):
             if target in (VersionState.DEPRECATED, VersionState.YANKED):
                 self._refuse_if_aliased(name, ver, f"{target.value[:-1]}")
             if target is VersionState.READY and current.state is VersionState.DRAFT:
+                missing = [
+                    a.path.value
+                    for a in current.artifacts
+                    if not self._blob_exists(f"{current.package}/{a.path}")
+                ]
+                if missing:
+                    raise IntegrityError(
+                        f"cannot publish {describe(name, ver)}: the bytes of "
+                        f"{', '.join(missing)} are missing (an upload did not finish); "
+                        "delete and upload them again"
+                    )
                 from registry_core._artifacts import manifest_digest
 
                 return attrs.evolve(
@@ -322,14 +333,6 @@ class VersionsMixin(RegistryBase):
         data = self._mark_deleting(version_key(name, ver))
         if data is not None:
             self._finish_version_delete(data)
-
-    def _finish_version_delete(self, data: Mapping[str, Any]) -> None:
-        """Remove what a version left: blobs, metrics, then the document (idempotent)."""
-        name = ModelName.parse(str(data["model"]))
-        ver = Version.parse(str(data["version"]))
-        self._repo.delete_blobs(f"{name}/{ver}")
-        self._repo.delete_tree(("metrics", name.key, ver.precedence_key))
-        self._repo.delete(version_key(name, ver))
 
 
 def _check_page_size(page_size: int) -> None:

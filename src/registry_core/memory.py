@@ -142,5 +142,5 @@ class MemoryRepository:
 
     def list_blobs(self, prefix: str) -> Iterator[str]:
         with self._lock:
-            names = [n for n in self._blobs if n.startswith(prefix + "/")]
+            names = [n for n in self._blobs if not prefix or n.startswith(prefix + "/")]
         return iter(names)

@@ -104,4 +104,4 @@ class Repository(Protocol):
         """Remove the blob ``prefix`` and every blob under ``prefix + '/'``."""
 
     def list_blobs(self, prefix: str) -> Iterator[str]:
-        """Names of the blobs under ``prefix + '/'`` (for fsck and tests), any order."""
+        """Names of the blobs under ``prefix + '/'`` (every blob for ``""``), any order."""

@@ -27,6 +27,7 @@ from registry_core._base import (
     parse_version,
     utc_now,
 )
+from registry_core._maintenance import MaintenanceMixin
 from registry_core._metadata import MetadataMixin, checked_tags
 from registry_core._versions import VersionsMixin, _check_page_size
 from registry_core.ci import CIJob
@@ -43,7 +44,7 @@ from registry_core.versions import BumpPart, Version
 __all__ = ["Draft", "Registry"]
 
 
-class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin):
+class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
     """A model registry over ``repository``; see the module docstring."""
 
     def __init__(
@@ -189,24 +190,6 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin):
             )
         self._mark_deleting(model_key(mname))
         self._finish_model_delete(mname)
-
-    def _finish_model_delete(self, name: ModelName) -> None:
-        """Remove a model marked for deletion: blobs, metrics and versions, then itself."""
-        for version in list(self._scan_all(name)):
-            self._repo.delete_blobs(f"{version['model']}/{version['version']}")
-        self._repo.delete_tree(("metrics", name.key))
-        self._repo.delete_tree(("versions", name.key))
-        self._repo.delete(model_key(name))
-
-    def _scan_all(self, name: ModelName) -> Iterator[dict[str, Any]]:
-        after = None
-        while True:
-            page = self._repo.list_page(("versions", name.key), after=after, limit=500)
-            for segment, doc in page:
-                after = segment
-                yield dict(doc.data)
-            if len(page) < 500:
-                return
 
     # -- aliases --------------------------------------------------------------------------
 

@@ -322,6 +322,45 @@ class RegistryContractTests(RepositoryFixtures):
         with registry.open_artifact("m", "1.0.0", "logs/run.log") as f:
             assert f.read() == b"epoch 1\nepoch 2\n"
 
+    def test_publish_refuses_a_manifest_whose_bytes_are_missing(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"w"), name="w.bin")
+        repo.delete_blobs("m/1.0.0/w.bin")  # as if the upload died before its commit
+        with pytest.raises(IntegrityError, match=r"w\.bin"):
+            registry.publish("m", "1.0.0")
+        assert registry.get_version("m", "1.0.0").state is VersionState.DRAFT
+        report = registry.fsck(repair=True)
+        assert any("w.bin" in p for p in report.problems)
+
+    # -- fsck -----------------------------------------------------------------------------
+
+    def test_fsck_finishes_half_deletes_and_removes_orphan_blobs(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("gone")
+        registry.create_version("gone", "1.0.0")
+        registry.upload("gone", "1.0.0", io.BytesIO(b"w"), name="w.bin")
+        registry.create_model("kept")
+        registry.create_version("kept", "2.0.0")
+        registry.upload("kept", "2.0.0", io.BytesIO(b"k"), name="k.bin")
+        doc = repo.get(("models", "gone"))
+        assert doc is not None
+        repo.compare_and_swap(("models", "gone"), {**doc.data, "deleting": True}, doc.etag)
+        writer = repo.open_blob_writer("kept/2.0.0/stray.bin")
+        writer.write(b"left by a crash")
+        writer.commit()
+        assert registry.fsck().ok is False
+        assert len(registry.fsck().problems) == 2
+        report = registry.fsck(repair=True)
+        assert report.ok and len(report.repaired) == 2
+        assert registry.fsck().ok
+        assert sorted(repo.list_blobs("kept")) == ["kept/2.0.0/k.bin"]
+        assert list(repo.list_blobs("gone")) == []
+        assert repo.get(("models", "gone")) is None
+
     # -- metadata and aliases -------------------------------------------------------------
 
     def test_params_are_written_once(self, registry: Registry) -> None:

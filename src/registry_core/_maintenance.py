@@ -1,0 +1,99 @@
+"""``fsck``: find and repair what a crash or an interrupted delete left behind.
+
+Every multi-step change in the Registry writes its intent first (``deleting``) or orders
+its steps so that a crash leaves only invisible leftovers: half-deleted models and
+versions, blobs that no manifest lists, metric documents of vanished versions, and the
+backend's temporary files. `fsck` lists them and, with ``repair=True``, removes them.
+A manifest entry whose blob is missing cannot be repaired (the bytes are gone); it is
+reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from registry_core._base import RegistryBase
+from registry_core.names import ModelName
+from registry_core.permissions import Action
+
+__all__ = ["FsckReport"]
+
+#: Temporary files younger than this may belong to an upload still running.
+TEMP_GRACE_SECONDS = 3600.0
+
+
+@attrs.frozen
+class FsckReport:
+    """What fsck found: ``problems`` still there, and what it ``repaired``."""
+
+    problems: tuple[str, ...] = ()
+    repaired: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class MaintenanceMixin(RegistryBase):
+    """Consistency checks over the whole registry."""
+
+    def fsck(self, *, repair: bool = False) -> FsckReport:
+        """Check every model, version and blob; with ``repair``, finish and clean up."""
+        self._authorize(Action.DELETE if repair else Action.READ)
+        problems: list[str] = []
+        repaired: list[str] = []
+
+        def found(message: str, fix: Any = None) -> None:
+            if repair and fix is not None:
+                fix()
+                repaired.append(message)
+            else:
+                problems.append(message)
+
+        # Blobs first: an upload records its manifest entry before its blob appears, so a
+        # blob seen now is either in a manifest read below or really orphaned.
+        blobs = sorted(self._repo.list_blobs(""))
+        listed: set[str] = set()
+        for _, model in list(self._all_docs(("models",))):
+            name = ModelName.parse(str(model["name"]))
+            deleting = bool(model.get("deleting"))
+            if deleting:
+                found(
+                    f"model '{name}' was half-deleted", lambda n=name: self._finish_model_delete(n)
+                )
+            for _, version in list(self._all_docs(("versions", name.key))):
+                package = f"{version['model']}/{version['version']}"
+                if deleting or version.get("deleting"):
+                    listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
+                if deleting:
+                    continue
+                if version.get("deleting"):
+                    found(
+                        f"version '{package}' was half-deleted",
+                        lambda v=version: self._finish_version_delete(v),
+                    )
+                    continue
+                for artifact in version.get("artifacts", []):
+                    blob = f"{package}/{artifact['path']}"
+                    listed.add(blob)
+                    if not self._blob_exists(blob):
+                        found(f"artifact '{blob}' is in the manifest but its bytes are missing")
+        for blob in blobs:
+            if blob not in listed:
+                found(f"blob '{blob}' is in no manifest", lambda b=blob: self._repo.delete_blobs(b))
+        self._check_temp_files(found)
+        return FsckReport(tuple(problems), tuple(repaired))
+
+    def _check_temp_files(self, found: Any) -> None:
+        temp_files = getattr(self._repo, "temp_files", None)
+        remove = getattr(self._repo, "remove_temp_files", None)
+        if temp_files is None:
+            return
+        stale = list(temp_files(TEMP_GRACE_SECONDS))
+        if stale:
+            found(
+                f"{len(stale)} temporary file(s) older than an hour left by interrupted writes",
+                None if remove is None else (lambda: remove(TEMP_GRACE_SECONDS)),
+            )
