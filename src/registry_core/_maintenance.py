@@ -58,17 +58,17 @@ class MaintenanceMixin(RegistryBase):
         listed: set[str] = set()
         for _, model in list(self._all_docs(("models",))):
             name = ModelName.parse(str(model["name"]))
-            deleting = bool(model.get("deleting"))
-            if deleting:
+            versions = list(self._all_docs(("versions", name.key)))
+            for _, version in versions:  # its blobs are listed, not orphans, even if deleting
+                package = f"{version['model']}/{version['version']}"
+                listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
+            if model.get("deleting"):
                 found(
                     f"model '{name}' was half-deleted", lambda n=name: self._finish_model_delete(n)
                 )
-            for _, version in list(self._all_docs(("versions", name.key))):
+                continue
+            for _, version in versions:
                 package = f"{version['model']}/{version['version']}"
-                if deleting or version.get("deleting"):
-                    listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
-                if deleting:
-                    continue
                 if version.get("deleting"):
                     found(
                         f"version '{package}' was half-deleted",
@@ -77,7 +77,6 @@ class MaintenanceMixin(RegistryBase):
                     continue
                 for artifact in version.get("artifacts", []):
                     blob = f"{package}/{artifact['path']}"
-                    listed.add(blob)
                     if not self._blob_exists(blob):
                         found(f"artifact '{blob}' is in the manifest but its bytes are missing")
         for blob in blobs:
