@@ -1,0 +1,151 @@
+"""How results reach the user: aligned text tables, or one JSON document for machines.
+
+`to_jsonable` is the CLI's small serializer: attrs entities become objects in field
+order (plus a few derived fields such as a version's ``package`` and ``size``), mappings
+are sorted by key, versions, names and paths are strings, datetimes ISO-8601, enums by
+value (roles by name), and NaN or infinite floats the strings ``"nan"``/``"inf"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from registry_core import AliasName, ArtifactPath, CIJob, ModelName, ModelVersion, Role, Version
+
+__all__ = [
+    "Output",
+    "format_size",
+    "format_time",
+    "table",
+    "to_json",
+    "to_jsonable",
+]
+
+#: Derived properties worth a field in JSON, per entity type.
+_EXTRAS: dict[type, tuple[str, ...]] = {
+    ModelVersion: ("package", "size"),
+    CIJob: ("job_url", "pipeline_url", "merge_request_url"),
+}
+_AS_TEXT = (Version, ModelName, ArtifactPath, AliasName)
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types, with a stable key order (see the module docstring)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name.lower() if isinstance(value, Role) else to_jsonable(value.value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, _AS_TEXT):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if attrs.has(type(value)):
+        return _attrs_object(value)
+    raise TypeError(f"cannot show {type(value).__name__} as JSON")
+
+
+def _attrs_object(value: Any) -> dict[str, Any]:
+    data = {
+        f.name: to_jsonable(getattr(value, f.name))
+        for f in attrs.fields(type(value))
+        if not f.name.startswith("_")
+    }
+    extras = _EXTRAS.get(type(value), ())
+    if not extras and isinstance(getattr(type(value), "ok", None), property):
+        extras = ("ok",)
+    for name in extras:
+        data[name] = to_jsonable(getattr(value, name))
+    return data
+
+
+def to_json(value: Any) -> str:
+    """One JSON document, indented, UTF-8 text kept as is."""
+    return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+# -- text -------------------------------------------------------------------------------
+
+
+def format_size(size: int) -> str:
+    """Bytes in binary units: ``512 B``, ``1.5 KiB``, ``12.0 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    amount = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        amount /= 1024
+        if amount < 1024 or unit == "PiB":
+            return f"{amount:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_time(when: dt.datetime | None) -> str:
+    """A timestamp to the minute, in UTC: ``2025-03-01 14:05Z``."""
+    if when is None:
+        return "-"
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%MZ")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str = "") -> list[str]:
+    """Rows aligned under ``headers``; columns named in ``right`` (by header) align right."""
+    text_rows = [[str(cell) for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    lines = []
+    for row in [list(headers), *text_rows]:
+        cells = [
+            cell.rjust(width) if header in right.split(",") else cell.ljust(width)
+            for header, cell, width in zip(headers, row, widths)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+class Output:
+    """Writes results to stdout: text for people, or exactly one JSON document."""
+
+    def __init__(self, *, json_mode: bool, quiet: bool) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+
+    def result(self, payload: Any, text: str | Iterable[str]) -> None:
+        """A command's result: ``payload`` as JSON, or ``text`` (always shown, even quiet)."""
+        if self.json_mode:
+            self._write(to_json(payload))
+        else:
+            self._write(text if isinstance(text, str) else "\n".join(text))
+
+    def done(self, payload: Any, text: str, quiet_text: str | None = None) -> None:
+        """A change made: ``payload`` as JSON; ``text`` unless quiet (then ``quiet_text``)."""
+        if self.json_mode:
+            self._write(to_json(payload))
+        elif not self.quiet:
+            self._write(text)
+        elif quiet_text is not None:
+            self._write(quiet_text)
+
+    def note(self, text: str) -> None:
+        """A hint for people on stderr (more pages, ...); never with --quiet."""
+        if not self.quiet:
+            sys.stderr.write(f"modelreg: {text}\n")
+
+    @staticmethod
+    def _write(text: str) -> None:
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
