@@ -14,7 +14,7 @@ from registry_backends.cli.common import (
     page_size,
     to_mapping,
 )
-from registry_backends.cli.output import format_time, table
+from registry_backends.cli.output import by_user, format_time, mapping_lines, shorten, table
 from registry_core import Model, ModelVersion, NotFound
 
 __all__ = ["register"]
@@ -126,7 +126,7 @@ def model_list(ctx: Context) -> int:
             m.name,
             ", ".join(sorted(m.aliases)) or "-",
             format_time(m.updated_at),
-            _short(m.description),
+            shorten(m.description),
         )
         for m in items
     ]
@@ -149,12 +149,12 @@ def model_show(ctx: Context) -> int:
     lines = [
         str(model.name),
         f"  description:  {model.description or '-'}",
-        f"  created:      {format_time(model.created_at)}{_by(model.created_by)}",
-        f"  updated:      {format_time(model.updated_at)}{_by(model.updated_by)}",
+        f"  created:      {format_time(model.created_at)}{by_user(model.created_by)}",
+        f"  updated:      {format_time(model.updated_at)}{by_user(model.updated_by)}",
         f"  latest:       {latest.version if latest else '- (no ready version)'}",
     ]
-    lines += _mapping_lines("tags", model.tags, " = ")
-    lines += _mapping_lines("aliases", model.aliases, " -> ")
+    lines += mapping_lines("tags", model.tags)
+    lines += mapping_lines("aliases", model.aliases, " -> ")
     payload = {
         "model": model,
         "latest": None if latest is None else str(latest.version),
@@ -256,24 +256,3 @@ def alias_show(ctx: Context) -> int:
     version = ctx.registry.get_alias(a.model, a.alias)
     ctx.out.result(version, str(version.version))
     return 0
-
-
-# -- helpers ----------------------------------------------------------------------------
-
-
-def _by(user: str | None) -> str:
-    return f" by {user}" if user else ""
-
-
-def _short(text: str, width: int = 50) -> str:
-    line = text.splitlines()[0] if text else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _mapping_lines(title: str, mapping: object, sep: str) -> list[str]:
-    from collections.abc import Mapping
-
-    assert isinstance(mapping, Mapping)
-    if not mapping:
-        return [f"  {title + ':':<13} -"]
-    return [f"  {title}:"] + [f"    {k}{sep}{mapping[k]}" for k in sorted(mapping)]

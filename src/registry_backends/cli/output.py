@@ -22,8 +22,11 @@ from registry_core import AliasName, ArtifactPath, CIJob, ModelName, ModelVersio
 
 __all__ = [
     "Output",
+    "by_user",
     "format_size",
     "format_time",
+    "mapping_lines",
+    "shorten",
     "table",
     "to_json",
     "to_jsonable",
@@ -115,6 +118,24 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str =
         ]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+def mapping_lines(title: str, mapping: Mapping[str, object], sep: str = " = ") -> list[str]:
+    """``title:`` then one indented line per key, sorted; ``title: -`` when empty."""
+    if not mapping:
+        return [f"  {title + ':':<14}-"]
+    return [f"  {title}:"] + [f"    {k}{sep}{mapping[k]}" for k in sorted(mapping)]
+
+
+def shorten(text: str, width: int = 50) -> str:
+    """The first line of ``text``, cut to ``width`` characters with an ellipsis."""
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def by_user(user: str | None) -> str:
+    """`` by ana`` for a known user, nothing for a trusted (anonymous) writer."""
+    return f" by {user}" if user else ""
 
 
 class Output:
