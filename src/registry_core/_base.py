@@ -155,7 +155,8 @@ class RegistryBase:
     def _finish_model_delete(self, name: ModelName) -> None:
         """Remove a model marked for deletion: blobs, metrics and versions, then itself."""
         for _, version in list(self._all_docs(("versions", name.key))):
-            self._repo.delete_blobs(f"{version['model']}/{version['version']}")
+            if version.get("artifacts"):  # blobs exist only behind manifest entries
+                self._repo.delete_blobs(f"{version['model']}/{version['version']}")
         self._repo.delete_tree(("metrics", name.key))
         self._repo.delete_tree(("versions", name.key))
         self._repo.delete(model_key(name))

@@ -34,7 +34,9 @@ from registry_core.names import AliasName, ModelName
 from registry_core.permissions import Action
 from registry_core.versions import BumpPart, Range, Version
 
-_SCAN_PAGE = 64
+# Scans start with a small page (latest usually sits at the top) and grow.
+_FIRST_PAGE = 8
+_MAX_PAGE = 256
 _ORDERS = ("precedence", "-precedence")
 
 
@@ -143,12 +145,14 @@ class VersionsMixin(RegistryBase):
         reverse: bool,
         after: str | None = None,
         before: str | None = None,
+        first_page: int = _FIRST_PAGE,
     ) -> Iterator[ModelVersion]:
-        """Versions (not being deleted) in precedence order, read a page at a time."""
+        """Versions (not being deleted) in precedence order, read a growing page at a time."""
         prefix = ("versions", name.key)
+        limit = first_page
         while True:
             page = self._repo.list_page(
-                prefix, after=after, before=before, limit=_SCAN_PAGE, reverse=reverse
+                prefix, after=after, before=before, limit=limit, reverse=reverse
             )
             for segment, doc in page:
                 if not doc.data.get("deleting"):
@@ -157,8 +161,9 @@ class VersionsMixin(RegistryBase):
                     before = segment
                 else:
                     after = segment
-            if len(page) < _SCAN_PAGE:
+            if len(page) < limit:
                 return
+            limit = min(limit * 2, _MAX_PAGE)
 
     def list_versions(
         self,
@@ -183,7 +188,7 @@ class VersionsMixin(RegistryBase):
             self._model_doc(name)
         bound = {"before": position} if reverse else {"after": position}
         items: list[ModelVersion] = []
-        for found in self._scan(name, reverse=reverse, **bound):
+        for found in self._scan(name, reverse=reverse, first_page=page_size + 1, **bound):
             if wanted is not None and found.state not in wanted:
                 continue
             if not include_prereleases and found.version.is_prerelease:

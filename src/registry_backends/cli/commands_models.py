@@ -36,13 +36,18 @@ def _register_model(subparsers: Subparsers) -> None:
         subparsers,
         "model",
         summary="create, list, show, update and delete models",
-        examples=["modelreg model create fraud --description 'Fraud detector'", "modelreg model list"],
+        examples=[
+            "modelreg model create fraud --description 'Fraud detector'",
+            "modelreg model list",
+        ],
     )
     p = add_command(
         group,
         "create",
         summary="create a model",
-        examples=["modelreg model create fraud/detector --description 'Card fraud' --tag team=risk"],
+        examples=[
+            "modelreg model create fraud/detector --description 'Card fraud' --tag team=risk"
+        ],
         func=model_create,
         details="Names are unique in a registry regardless of case.",
     )
@@ -103,9 +108,7 @@ def _register_model(subparsers: Subparsers) -> None:
 def model_create(ctx: Context) -> int:
     """Create a model."""
     a = ctx.args
-    model = ctx.registry.create_model(
-        a.name, a.description, tags=to_mapping(a.tag, "tag")
-    )
+    model = ctx.registry.create_model(a.name, a.description, tags=to_mapping(a.tag, "tag"))
     ctx.out.done(model, f"created model '{model.name}'", quiet_text=str(model.name))
     return 0
 
@@ -199,7 +202,10 @@ def _register_alias(subparsers: Subparsers) -> None:
         subparsers,
         "alias",
         summary="point named aliases (production, champion...) at ready versions",
-        examples=["modelreg alias set fraud production 1.2.0", "modelreg alias show fraud production"],
+        examples=[
+            "modelreg alias set fraud production 1.2.0",
+            "modelreg alias show fraud production",
+        ],
     )
     p = add_command(
         group,
@@ -226,7 +232,10 @@ def _register_alias(subparsers: Subparsers) -> None:
         group,
         "show",
         summary="print the version an alias points at",
-        examples=["modelreg alias show fraud production", "modelreg --json alias show fraud champion"],
+        examples=[
+            "modelreg alias show fraud production",
+            "modelreg --json alias show fraud champion",
+        ],
         func=alias_show,
     )
     p.add_argument("model", metavar="MODEL")
