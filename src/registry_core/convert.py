@@ -8,11 +8,10 @@ Stored documents carry ``"schema": SCHEMA``; a document from a newer schema rais
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
-
-import cattrs
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_core.errors import SchemaError
 from registry_core.lifecycle import VersionState
@@ -20,6 +19,9 @@ from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Role, Visibility
 from registry_core.versions import Version
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["SCHEMA", "from_document", "to_document", "dump_time", "load_time"]
 
@@ -45,7 +47,11 @@ def load_float(value: float | str) -> float:
     return float(value)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Built on first use: importing cattrs costs ~50 ms that `import registry_core` skips."""
+    import cattrs
+
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_unstructure_hook(Version, str)
     conv.register_structure_hook(Version, lambda v, _: Version.parse(v))
@@ -66,12 +72,9 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-_converter = _make_converter()
-
-
 def to_document(entity: Any, **extra: Any) -> dict[str, Any]:
     """``entity`` as a JSON-ready dict with the schema version and any ``extra`` fields."""
-    data: dict[str, Any] = _converter.unstructure(entity)
+    data: dict[str, Any] = _converter().unstructure(entity)
     data["schema"] = SCHEMA
     data.update(extra)
     return data
@@ -84,13 +87,13 @@ def from_document(data: Mapping[str, Any], cls: type[T]) -> T:
         raise SchemaError(
             f"document has schema {schema!r}, this modelreg reads up to {SCHEMA}; upgrade modelreg"
         )
-    return _converter.structure(dict(data), cls)
+    return _converter().structure(dict(data), cls)
 
 
 def unstructure(value: Any) -> Any:
     """Any value the converter knows, JSON-ready (used for metric points and settings)."""
-    return _converter.unstructure(value)
+    return _converter().unstructure(value)
 
 
 def structure(value: Any, cls: type[T]) -> T:
-    return _converter.structure(value, cls)
+    return _converter().structure(value, cls)
