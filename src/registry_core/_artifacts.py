@@ -154,7 +154,8 @@ class ArtifactsMixin(RegistryBase):
                 merged = sorted((*kept, artifact), key=lambda a: a.path.key)
                 return attrs.evolve(current, artifacts=tuple(merged))
 
-            self._update_version(name, version, add)
+            with self._atomic():
+                self._update_version(name, version, add)
         except BaseException:
             writer.abort()
             raise
@@ -273,7 +274,8 @@ class ArtifactsMixin(RegistryBase):
                 current, artifacts=tuple(a for a in current.artifacts if a.path.key not in keys)
             )
 
-        entity = self._update_version(name, ver, remove)
+        with self._atomic():
+            entity = self._update_version(name, ver, remove)
         for path in wanted:
             self._repo.delete_blobs(f"{entity.package}/{path}")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
+import functools
 import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
@@ -22,6 +24,8 @@ from registry_core.protocol import Document, Key, Repository
 from registry_core.versions import Version
 
 E = TypeVar("E", Model, ModelVersion)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: How often a compare-and-swap is retried against other writers before `Conflict`.
 CAS_ATTEMPTS = 64
@@ -81,12 +85,31 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
 
 
+def atomic(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a Registry method in one storage transaction, where the backend has them."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, RegistryBase)
+        with self._atomic():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 class RegistryBase:
     """State and helpers every part of the Registry uses."""
 
     _repo: Repository
     _actor: Actor | None
     _clock: Callable[[], dt.datetime]
+
+    def _atomic(self) -> contextlib.AbstractContextManager[object]:
+        """The backend's ``transaction()`` (SQL: one transaction, nesting joins the outer),
+        or nothing for stores whose single writes are the atomic unit."""
+        begin = getattr(self._repo, "transaction", None)
+        return contextlib.nullcontext() if begin is None else begin()
 
     # -- who and when ---------------------------------------------------------------------
 
@@ -149,17 +172,19 @@ class RegistryBase:
         name = ModelName.parse(str(data["model"]))
         ver = Version.parse(str(data["version"]))
         self._repo.delete_blobs(f"{name}/{ver}")
-        self._repo.delete_tree(("metrics", name.key, ver.precedence_key))
-        self._repo.delete(version_key(name, ver))
+        with self._atomic():
+            self._repo.delete_tree(("metrics", name.key, ver.precedence_key))
+            self._repo.delete(version_key(name, ver))
 
     def _finish_model_delete(self, name: ModelName) -> None:
         """Remove a model marked for deletion: blobs, metrics and versions, then itself."""
         for _, version in list(self._all_docs(("versions", name.key))):
             if version.get("artifacts"):  # blobs exist only behind manifest entries
                 self._repo.delete_blobs(f"{version['model']}/{version['version']}")
-        self._repo.delete_tree(("metrics", name.key))
-        self._repo.delete_tree(("versions", name.key))
-        self._repo.delete(model_key(name))
+        with self._atomic():
+            self._repo.delete_tree(("metrics", name.key))
+            self._repo.delete_tree(("versions", name.key))
+            self._repo.delete(model_key(name))
 
     def _blob_exists(self, name: str) -> bool:
         try:

@@ -11,6 +11,7 @@ import attrs
 
 from registry_core._base import (
     RegistryBase,
+    atomic,
     describe,
     parse_name,
     parse_version,
@@ -54,6 +55,7 @@ class MetadataMixin(RegistryBase):
         """Record a parameter of a draft. Written once: a different value is `AlreadyExists`."""
         self.log_params(model, version, {key: value})
 
+    @atomic
     def log_params(
         self, model: str | ModelName, version: str | Version, params: Mapping[str, object]
     ) -> None:
@@ -90,6 +92,7 @@ class MetadataMixin(RegistryBase):
         """Add one point to the history of metric ``key``."""
         return self.log_metrics(model, version, {key: value}, step=step, timestamp=timestamp)[0]
 
+    @atomic
     def log_metrics(
         self,
         model: str | ModelName,
@@ -136,6 +139,7 @@ class MetadataMixin(RegistryBase):
             if len(page) < _METRIC_PAGE:
                 return found
 
+    @atomic
     def set_tag(
         self, model: str | ModelName, version: str | Version, key: str, value: str
     ) -> ModelVersion:
@@ -148,6 +152,7 @@ class MetadataMixin(RegistryBase):
             lambda v: attrs.evolve(v, tags={**v.tags, **new}),
         )
 
+    @atomic
     def delete_tag(self, model: str | ModelName, version: str | Version, key: str) -> ModelVersion:
         """Remove a version tag; `NotFound` if it is not set."""
         self._authorize(Action.UPDATE)
@@ -161,6 +166,7 @@ class MetadataMixin(RegistryBase):
 
         return self._update_version(parse_name(model), parse_version(version), drop)
 
+    @atomic
     def link_ci_job(
         self, model: str | ModelName, version: str | Version, ci_job: CIJob
     ) -> ModelVersion:

@@ -8,6 +8,7 @@ import attrs
 
 from registry_core._base import (
     RegistryBase,
+    atomic,
     decode_token,
     describe,
     encode_token,
@@ -43,6 +44,7 @@ _ORDERS = ("precedence", "-precedence")
 class VersionsMixin(RegistryBase):
     """Versions of a model, found by precedence key without reading every version."""
 
+    @atomic
     def create_version(
         self,
         model: str | ModelName,
@@ -124,6 +126,7 @@ class VersionsMixin(RegistryBase):
         self._authorize(Action.READ)
         return self._version_doc(parse_name(model), parse_version(version))[0]
 
+    @atomic
     def update_version(
         self, model: str | ModelName, version: str | Version, *, description: str
     ) -> ModelVersion:
@@ -296,22 +299,27 @@ class VersionsMixin(RegistryBase):
                 "at it; move or delete the alias first"
             )
 
+    @atomic
     def publish(self, model: str | ModelName, version: str | Version) -> ModelVersion:
         """Seal a draft as ready: its manifest (paths, sizes, SHA-256) never changes again."""
         return self._transition(model, version, VersionState.READY, "publish")
 
+    @atomic
     def fail(self, model: str | ModelName, version: str | Version) -> ModelVersion:
         """Mark a draft that could not be finished as failed."""
         return self._transition(model, version, VersionState.FAILED, "fail")
 
+    @atomic
     def deprecate(self, model: str | ModelName, version: str | Version) -> ModelVersion:
         """Mark a ready version deprecated: still resolvable exactly, not by latest or ranges."""
         return self._transition(model, version, VersionState.DEPRECATED, "deprecate")
 
+    @atomic
     def undeprecate(self, model: str | ModelName, version: str | Version) -> ModelVersion:
         """Return a deprecated version to ready."""
         return self._transition(model, version, VersionState.READY, "undeprecate")
 
+    @atomic
     def yank(self, model: str | ModelName, version: str | Version) -> ModelVersion:
         """Withdraw a ready or deprecated version for good: pinnable by exact version only."""
         return self._transition(model, version, VersionState.YANKED, "yank")
@@ -329,13 +337,14 @@ class VersionsMixin(RegistryBase):
         name, ver = parse_name(model), parse_version(version)
         self._version_doc(name, ver)
         if force:
-            self._update_model(
+            self._update_model(  # its own transaction: the aliases go first
                 name,
                 lambda m: attrs.evolve(m, aliases={a: v for a, v in m.aliases.items() if v != ver}),
             )
         else:
             self._refuse_if_aliased(name, ver, "delete")
-        data = self._mark_deleting(version_key(name, ver))
+        with self._atomic():
+            data = self._mark_deleting(version_key(name, ver))
         if data is not None:
             self._finish_version_delete(data)
 

@@ -18,6 +18,7 @@ import attrs
 from registry_core._artifacts import ArtifactsMixin
 from registry_core._base import (
     SETTINGS_KEY,
+    atomic,
     backoff,
     decode_token,
     describe,
@@ -80,6 +81,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
 
     # -- models ---------------------------------------------------------------------------
 
+    @atomic
     def create_model(
         self, name: str | ModelName, description: str = "", *, tags: Mapping[str, str] | None = None
     ) -> Model:
@@ -146,6 +148,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
             if len(page) < page_size + 1:
                 return Page(tuple(items), None)
 
+    @atomic
     def update_model(self, name: str | ModelName, *, description: str | None = None) -> Model:
         """Change a model's description."""
         self._authorize(Action.UPDATE)
@@ -155,6 +158,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
         check_description(description)
         return self._update_model(mname, lambda m: attrs.evolve(m, description=description))
 
+    @atomic
     def set_model_tag(self, name: str | ModelName, key: str, value: str) -> Model:
         """Set a model-level tag."""
         self._authorize(Action.UPDATE)
@@ -163,6 +167,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
             parse_name(name), lambda m: attrs.evolve(m, tags={**m.tags, **new})
         )
 
+    @atomic
     def delete_model_tag(self, name: str | ModelName, key: str) -> Model:
         """Remove a model-level tag; `NotFound` if it is not set."""
         self._authorize(Action.UPDATE)
@@ -188,11 +193,13 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
                 f"{describe(model.name)} has aliases ({', '.join(sorted(model.aliases))}); "
                 "delete them first or pass force=True"
             )
-        self._mark_deleting(model_key(mname))
+        with self._atomic():
+            self._mark_deleting(model_key(mname))
         self._finish_model_delete(mname)
 
     # -- aliases --------------------------------------------------------------------------
 
+    @atomic
     def set_alias(self, model: str | ModelName, alias: str, version: str | Version) -> Model:
         """Point ``alias`` at a ready version (moving it if it pointed elsewhere)."""
         self._authorize(Action.UPDATE)
@@ -207,6 +214,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
             mname, lambda m: attrs.evolve(m, aliases={**m.aliases, aname.value: target.version})
         )
 
+    @atomic
     def delete_alias(self, model: str | ModelName, alias: str) -> Model:
         self._authorize(Action.UPDATE)
         mname, aname = parse_name(model), AliasName.parse(alias)
@@ -286,6 +294,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
                 backoff(attempt)
         raise Conflict("the settings kept changing; try again")
 
+    @atomic
     def update_settings(
         self, *, enabled: bool | None = None, visibility: Visibility | str | None = None
     ) -> Settings:
@@ -305,12 +314,14 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
             )
         )
 
+    @atomic
     def grant(self, user: str, role: Role | str) -> Settings:
         """Give ``user`` a role (maintainer and up)."""
         self._authorize(Action.MANAGE_MEMBERS)
         who, what = check_user(user), Role.parse(role)
         return self._change_settings(lambda s: attrs.evolve(s, members={**s.members, who: what}))
 
+    @atomic
     def revoke(self, user: str) -> Settings:
         """Take away ``user``'s membership; `NotFound` if there is none."""
         self._authorize(Action.MANAGE_MEMBERS)
