@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
 from registry_backends.cli.common import (
     Context,
+    Subparsers,
     UsageError,
     add_command,
     add_group,
@@ -14,24 +13,21 @@ from registry_backends.cli.common import (
     page_size,
     to_mapping,
 )
-from registry_backends.cli.output import by_user, format_time, mapping_lines, shorten, table
+from registry_backends.cli.output import (
+    by_user,
+    format_time,
+    mapping_lines,
+    shorten,
+    table,
+    to_jsonable,
+)
 from registry_core import Model, ModelVersion, NotFound
 
-__all__ = ["register"]
-
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+__all__ = ["register", "register_alias"]
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add the ``model`` and ``alias`` command groups."""
-    _register_model(subparsers)
-    _register_alias(subparsers)
-
-
-# -- model ------------------------------------------------------------------------------
-
-
-def _register_model(subparsers: Subparsers) -> None:
+    """Add the ``model`` command group."""
     group = add_group(
         subparsers,
         "model",
@@ -158,10 +154,7 @@ def model_show(ctx: Context) -> int:
     ]
     lines += mapping_lines("tags", model.tags)
     lines += mapping_lines("aliases", model.aliases, " -> ")
-    payload = {
-        "model": model,
-        "latest": None if latest is None else str(latest.version),
-    }
+    payload = {**to_jsonable(model), "latest": None if latest is None else str(latest.version)}
     ctx.out.result(payload, lines)
     return 0
 
@@ -197,7 +190,8 @@ def model_delete(ctx: Context) -> int:
 # -- alias ------------------------------------------------------------------------------
 
 
-def _register_alias(subparsers: Subparsers) -> None:
+def register_alias(subparsers: Subparsers) -> None:
+    """Add the ``alias`` command group."""
     group = add_group(
         subparsers,
         "alias",

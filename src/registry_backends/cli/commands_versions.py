@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from registry_backends.cli.common import (
     CommandFailed,
     Context,
+    Subparsers,
     UsageError,
     add_command,
     add_group,
@@ -16,22 +17,14 @@ from registry_backends.cli.common import (
     page_size,
     to_mapping,
 )
-from registry_backends.cli.output import (
-    by_user,
-    format_size,
-    format_time,
-    mapping_lines,
-    table,
-    to_jsonable,
-)
+from registry_backends.cli.output import format_size, format_time, table, to_jsonable
+from registry_backends.cli.render import version_lines
 from registry_core import CIJob, Metric, ModelVersion, VersionState
 
 __all__ = ["register"]
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
 _STATES = [s.value for s in VersionState]
-#: command -> (Registry method, past tense, summary, details)
+#: command -> (Registry method, past tense, summary)
 _MOVES = {
     "publish": ("publish", "published", "seal a draft as ready: its manifest never changes again"),
     "fail": ("fail", "failed", "mark a draft that could not be finished as failed"),
@@ -127,7 +120,9 @@ def _register_create(group: Subparsers) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("version", metavar="VERSION", nargs="?", help="a SemVer 2.0.0 version")
     p.add_argument("--bump", choices=["major", "minor", "patch"])
-    p.add_argument("--prerelease", metavar="LABEL", help="with --bump: e.g. rc -> 1.3.0-rc")
+    p.add_argument(
+        "--prerelease", metavar="LABEL", help="with --bump: rc makes 1.3.0-rc.0, then 1.3.0-rc.1"
+    )
     p.add_argument("--description", default="", metavar="D")
     p.add_argument("--tag", type=key_value, action="append", default=[], metavar="K=V")
     p.add_argument("--ci", action="store_true", help="link the CI job running now")
@@ -289,52 +284,6 @@ def _last_points(points: Iterable[Metric]) -> dict[str, Metric]:
     for point in points:
         last[point.key] = point
     return last
-
-
-def version_lines(v: ModelVersion, aliases: list[str], metrics: dict[str, Metric]) -> list[str]:
-    """A version as text: the fields, then its mappings, CI links and manifest."""
-    lines = [
-        f"{v.model} {v.version}",
-        f"  state:        {v.state.value}",
-        f"  description:  {v.description or '-'}",
-        f"  created:      {format_time(v.created_at)}{by_user(v.created_by)}",
-        f"  updated:      {format_time(v.updated_at)}{by_user(v.updated_by)}",
-        f"  published:    {format_time(v.published_at)}",
-        f"  package:      {v.package}",
-        f"  aliases:      {', '.join(aliases) or '-'}",
-    ]
-    lines += mapping_lines("tags", v.tags)
-    lines += mapping_lines("params", v.params)
-    lines += mapping_lines(
-        "metrics", {k: f"{p.value!r} (step {p.step})" for k, p in metrics.items()}
-    )
-    lines += _ci_lines(v.ci_job)
-    count = len(v.artifacts)
-    lines.append(f"  artifacts:    {count} ({format_size(v.size)})")
-    if v.manifest_sha256:
-        lines.append(f"  manifest:     sha256 {v.manifest_sha256}")
-    if v.artifacts:
-        rows = [(a.path, format_size(a.size), a.sha256) for a in v.artifacts]
-        lines += ["    " + line for line in table(["PATH", "SIZE", "SHA256"], rows, "SIZE")]
-    return lines
-
-
-def _ci_lines(job: CIJob | None) -> list[str]:
-    if job is None:
-        return ["  ci job:       -"]
-    lines = [f"  ci job:       {job.provider} job {job.job_id}"]
-    for label, value in (
-        ("pipeline", job.pipeline_id),
-        ("commit", job.commit),
-        ("ref", job.ref),
-        ("merge request", job.merge_request),
-        ("job url", job.job_url),
-        ("pipeline url", job.pipeline_url),
-        ("mr url", job.merge_request_url),
-    ):
-        if value:
-            lines.append(f"    {label + ':':<14}{value}")
-    return lines
 
 
 def version_move(ctx: Context) -> int:

@@ -10,13 +10,15 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeAlias
 
-from registry_backends._open import open_registry
+from registry_backends import open_registry
 from registry_backends.cli.output import Output
 from registry_core import Registry, RegistryError
 
 __all__ = [
     "GLOBAL_OPTIONS",
+    "Subparsers",
     "CommandFailed",
     "Context",
     "Handler",
@@ -31,6 +33,10 @@ __all__ = [
     "page_size",
     "to_mapping",
 ]
+
+
+#: What `add_subparsers` returns; spelled as a string because it is not subscriptable at runtime.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class UsageError(Exception):
@@ -111,7 +117,7 @@ add_global_options(GLOBAL_OPTIONS, suppress=True)
 
 
 def add_command(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Subparsers,
     name: str,
     *,
     summary: str,
@@ -135,12 +141,12 @@ def add_command(
 
 
 def add_group(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Subparsers,
     name: str,
     *,
     summary: str,
     examples: Iterable[str],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+) -> Subparsers:
     """Add a command group (``model``, ``version``...) and return its own subparsers."""
     lines = [f"  {e}" for e in examples]
     parser = subparsers.add_parser(

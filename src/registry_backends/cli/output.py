@@ -1,9 +1,10 @@
 """How results reach the user: aligned text tables, or one JSON document for machines.
 
-`to_jsonable` is the CLI's small serializer: attrs entities become objects in field
-order (plus a few derived fields such as a version's ``package`` and ``size``), mappings
-are sorted by key, versions, names and paths are strings, datetimes ISO-8601, enums by
-value (roles by name), and NaN or infinite floats the strings ``"nan"``/``"inf"``.
+`to_jsonable` is the CLI's small serializer: attrs entities become objects of their
+fields (plus a few derived ones such as a version's ``package`` and ``size``), versions,
+names and paths are strings, datetimes ISO-8601, enums by value (roles by name), and NaN
+or infinite floats the strings ``"nan"``/``"inf"``. `to_json` sorts every object's keys,
+so the output is stable whatever the payload was assembled from.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _AS_TEXT = (Version, ModelName, ArtifactPath, AliasName)
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types, with a stable key order (see the module docstring)."""
+    """``value`` as plain JSON types (see the module docstring)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, enum.Enum):
@@ -78,8 +79,10 @@ def _attrs_object(value: Any) -> dict[str, Any]:
 
 
 def to_json(value: Any) -> str:
-    """One JSON document, indented, UTF-8 text kept as is."""
-    return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+    """One JSON document: indented, keys sorted, UTF-8 text kept as is."""
+    return json.dumps(
+        to_jsonable(value), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False
+    )
 
 
 # -- text -------------------------------------------------------------------------------
@@ -97,11 +100,12 @@ def format_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def format_time(when: dt.datetime | None) -> str:
-    """A timestamp to the minute, in UTC: ``2025-03-01 14:05Z``."""
+def format_time(when: dt.datetime | None, *, seconds: bool = False) -> str:
+    """A timestamp in UTC, to the minute (``2025-03-01 14:05Z``) or to the second."""
     if when is None:
         return "-"
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%MZ")
+    shape = "%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ"
+    return when.astimezone(dt.timezone.utc).strftime(shape)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str = "") -> list[str]:
@@ -109,12 +113,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str =
     text_rows = [[str(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     lines = []
     for row in [list(headers), *text_rows]:
         cells = [
             cell.rjust(width) if header in right.split(",") else cell.ljust(width)
-            for header, cell, width in zip(headers, row, widths)
+            for header, cell, width in zip(headers, row, widths, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
     return lines

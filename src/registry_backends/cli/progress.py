@@ -8,6 +8,7 @@ registry's transfer calls take ``progress=callable(n_bytes)``; `progress_bar` yi
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +29,10 @@ def bars_wanted(quiet: bool) -> bool:
 
 def _load_tqdm() -> Any | None:
     try:
-        from tqdm import tqdm
+        module = importlib.import_module("tqdm")  # optional: the `cli` extra
     except ImportError:
         return None
-    return tqdm
+    return module.tqdm
 
 
 @contextlib.contextmanager
@@ -70,6 +71,7 @@ class TextBar:
         self.stream = stream
         self.done = 0
         self._drawn_at = 0.0
+        self._widest = 0
 
     def update(self, n_bytes: int) -> None:
         """Count ``n_bytes`` more and redraw if a tenth of a second has passed."""
@@ -98,5 +100,7 @@ class TextBar:
         )
 
     def _draw(self) -> None:
-        self.stream.write("\r" + self.render())
+        line = self.render()
+        self._widest = max(self._widest, len(line))
+        self.stream.write("\r" + line.ljust(self._widest))
         self.stream.flush()
