@@ -33,6 +33,7 @@ class _Backend:
 
 _BUILTIN: dict[str, _Backend] = {
     "memory": _Backend("registry_backends.memory:open_memory", None),
+    "file": _Backend("registry_backends.files:open_files", None),
 }
 _REGISTERED: dict[str, _Backend] = {}
 
