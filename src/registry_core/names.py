@@ -41,6 +41,10 @@ def _shown(text: object) -> str:
     return shown if len(shown) <= _SHOWN_LENGTH else shown[: _SHOWN_LENGTH - 3] + "..."
 
 
+# Stores keep their own files under `<root>/.modelreg/`; a model there would mix with them.
+_RESERVED_FIRST_SEGMENT = ".modelreg"
+
+
 def _invalid(what: str, text: object, rule: str) -> InvalidName:
     """Build the error for `text` breaking `rule`."""
     return InvalidName(f"{what} {_shown(text)} is invalid: {rule}")
@@ -73,6 +77,8 @@ def _model_segment_error(segment: str, index: int) -> str | None:
         return f"contains {bad!r} (segments allow only ASCII letters, digits and _ . - +)"
     if index > 0 and _SEMVER.fullmatch(segment):
         return f"segment {segment!r} after the first is a SemVer version"
+    if index == 0 and segment.lower() == _RESERVED_FIRST_SEGMENT:
+        return f"a first segment {segment!r} is reserved for the registry's own files"
     return None
 
 
@@ -102,7 +108,8 @@ class ModelName:
     """A model's name: 1-255 chars of `/`-separated segments of ASCII letters, digits, `_.-+`.
 
     No segment may be empty, `.` or `..`, and no segment after the first may be a SemVer
-    version, so a package path `<model>/<version>/<file>` always splits one way. Names are
+    version, so a package path `<model>/<version>/<file>` always splits one way. The first
+    segment may not be `.modelreg` (any case): stores keep their own files there. Names are
     unique per registry compared case-insensitively: identity is `.key`, while `==` and
     `hash` compare the exact text.
     """

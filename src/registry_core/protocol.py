@@ -76,7 +76,8 @@ class Repository(Protocol):
 
     def delete_tree(self, prefix: Key) -> None:
         """Remove every document whose key starts with ``prefix`` (segment-wise), at any
-        depth. Not atomic: the Registry writes its intent first and finishes after a crash."""
+        depth, the document at ``prefix`` itself included. Not atomic: the Registry writes
+        its intent first and finishes after a crash."""
 
     def list_page(
         self,

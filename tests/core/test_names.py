@@ -185,3 +185,13 @@ def test_alias_key_is_case_sensitive() -> None:
 def test_direct_alias_construction_is_checked_too() -> None:
     with pytest.raises(InvalidName):
         AliasName("latest")
+
+
+@pytest.mark.parametrize("name", [".modelreg", ".MODELREG/docs", ".modelreg/tmp"])
+def test_the_stores_own_folder_is_not_a_model_name(name: str) -> None:
+    with pytest.raises(InvalidName, match="reserved"):
+        ModelName.parse(name)
+
+
+def test_modelreg_is_allowed_past_the_first_segment() -> None:
+    assert ModelName.parse("team/.modelreg").key == "team/.modelreg"

@@ -130,7 +130,9 @@ class RepositoryContractTests(RepositoryFixtures):
         repo.put_if_absent(("versions", "a", "2"), {})
         repo.put_if_absent(("versions", "a/b", "1"), {})
         repo.put_if_absent(("versions", "ab", "1"), {})
+        repo.put_if_absent(("versions", "a"), {"at": "the prefix itself"})
         repo.delete_tree(("versions", "a"))
+        assert repo.get(("versions", "a")) is None
         assert repo.get(("versions", "a", "1")) is None
         assert repo.get(("versions", "a", "2")) is None
         assert repo.get(("versions", "a/b", "1")) is not None
@@ -172,6 +174,7 @@ class RepositoryContractTests(RepositoryFixtures):
         assert sorted(repo.list_blobs("m")) == ["m/1.0.00x/c", "m/1.0.1/d"]
         repo.delete_blobs("m/1.0.1/d")
         assert sorted(repo.list_blobs("m")) == ["m/1.0.00x/c"]
+        assert sorted(repo.list_blobs("")) == ["m/1.0.00x/c"]  # "" lists every blob
 
     def test_an_empty_blob_round_trips(self, repo: Repository) -> None:
         writer = repo.open_blob_writer("m/1.0.0/empty")
