@@ -32,7 +32,13 @@ from registry_core.errors import (
 from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Action
-from registry_core.transfer import Progress, VerifyingReader, hash_stream, iter_chunks
+from registry_core.transfer import (
+    Progress,
+    VerifyingReader,
+    copy_verified,
+    hash_stream,
+    iter_chunks,
+)
 from registry_core.versions import Version
 
 __all__ = ["Verification", "manifest_digest"]
@@ -244,12 +250,17 @@ class ArtifactsMixin(RegistryBase):
             target = root.joinpath(*artifact.path.segments)
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".modelreg-")
+            blob = f"{entity.package}/{artifact.path}"
             try:
-                with os.fdopen(fd, "wb") as out, self._open(entity, artifact) as stream:
-                    for chunk in iter_chunks(stream):
-                        out.write(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
+                with os.fdopen(fd, "wb") as out, self._repo.open_blob(blob) as stream:
+                    copy_verified(
+                        stream,
+                        out.write,
+                        size=artifact.size,
+                        sha256=artifact.sha256,
+                        name=blob,
+                        progress=progress,
+                    )
                 os.replace(temp, target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)

@@ -8,16 +8,25 @@ bytes are not the ones the manifest recorded.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
+import itertools
 from collections.abc import Callable, Iterator
 from typing import IO
 
 from registry_core.errors import IntegrityError
 
-__all__ = ["CHUNK_SIZE", "Progress", "VerifyingReader", "hash_stream", "iter_chunks"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Progress",
+    "VerifyingReader",
+    "copy_verified",
+    "hash_stream",
+    "iter_chunks",
+]
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 4 * 1024 * 1024
 
 #: Called with the number of bytes just moved; the CLI feeds it to a progress bar.
 Progress = Callable[[int], None]
@@ -35,18 +44,65 @@ def iter_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
 
 
 def hash_stream(
-    stream: IO[bytes], sink: Callable[[bytes], None], progress: Progress | None = None
+    stream: IO[bytes], sink: Callable[[bytes], object], progress: Progress | None = None
 ) -> tuple[int, str]:
-    """Copy ``stream`` into ``sink`` chunk by chunk; return (size, sha256 hex)."""
+    """Copy ``stream`` into ``sink`` chunk by chunk; return (size, sha256 hex).
+
+    Past the first chunk, a second thread hashes chunk *n* while this one writes it and
+    reads chunk *n + 1* (hashlib releases the GIL), so a large copy costs about the
+    larger of hashing and I/O rather than their sum. At most three chunks are in memory.
+    """
     digest = hashlib.sha256()
+    chunks = iter_chunks(stream)
+    head = list(itertools.islice(chunks, 2))
+    if len(head) < 2:  # one chunk or none: no thread for a small file
+        for chunk in head:
+            digest.update(chunk)
+            sink(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        return sum(map(len, head)), digest.hexdigest()
     size = 0
-    for chunk in iter_chunks(stream):
-        digest.update(chunk)
-        size += len(chunk)
-        sink(chunk)
-        if progress is not None:
-            progress(len(chunk))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modelreg-hash") as pool:
+        hashing: concurrent.futures.Future[None] | None = None
+        for chunk in itertools.chain(head, chunks):
+            if hashing is not None:
+                hashing.result()
+            hashing = pool.submit(digest.update, chunk)
+            sink(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        assert hashing is not None
+        hashing.result()
     return size, digest.hexdigest()
+
+
+def copy_verified(
+    stream: IO[bytes],
+    sink: Callable[[bytes], object],
+    *,
+    size: int,
+    sha256: str,
+    name: str,
+    progress: Progress | None = None,
+) -> None:
+    """Copy ``stream`` into ``sink``, then raise `IntegrityError` unless the bytes match.
+
+    The caller must not use what the sink received until this returns.
+    """
+    seen, digest = hash_stream(stream, sink, progress)
+    _compare(name, seen, digest, size, sha256)
+
+
+def _compare(name: str, seen: int, digest: str, size: int, sha256: str) -> None:
+    if seen != size:
+        raise IntegrityError(f"artifact {name!r} has {seen} bytes, the manifest says {size}")
+    if digest != sha256:
+        raise IntegrityError(
+            f"artifact {name!r} does not match its SHA-256 {sha256[:12]}...; "
+            "the stored bytes changed"
+        )
 
 
 class VerifyingReader(io.RawIOBase):
@@ -86,16 +142,13 @@ class VerifyingReader(io.RawIOBase):
         if self._checked:
             return
         self._checked = True
-        if self._seen != self._expected_size:
-            raise IntegrityError(
-                f"artifact {self._name!r} has {self._seen} bytes, the manifest says "
-                f"{self._expected_size}"
-            )
-        if self._digest.hexdigest() != self._expected_sha256:
-            raise IntegrityError(
-                f"artifact {self._name!r} does not match its SHA-256 "
-                f"{self._expected_sha256[:12]}...; the stored bytes changed"
-            )
+        _compare(
+            self._name,
+            self._seen,
+            self._digest.hexdigest(),
+            self._expected_size,
+            self._expected_sha256,
+        )
 
     def close(self) -> None:
         try:
