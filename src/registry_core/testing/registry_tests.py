@@ -303,6 +303,20 @@ class RegistryContractTests(RepositoryFixtures):
         report = registry.verify("m", "1.0.0")
         assert not report.ok and report.problems[0][0] == "w.bin"
 
+    def test_a_download_of_changed_bytes_fails_and_leaves_no_file(
+        self, registry: Registry, repo: Repository, tmp_path: Path
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        big = bytes(range(256)) * 40_000  # several chunks, so the hashing thread runs
+        registry.upload("m", "1.0.0", io.BytesIO(big), name="w.bin")
+        writer = repo.open_blob_writer("m/1.0.0/w.bin")
+        writer.write(big[:-1] + b"!")
+        writer.commit()
+        with pytest.raises(IntegrityError, match="SHA-256"):
+            registry.download("m", "1.0.0", tmp_path / "out")
+        assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
     def test_delete_artifacts_is_all_or_nothing(self, registry: Registry, repo: Repository) -> None:
         registry.create_model("m")
         registry.create_version("m", "1.0.0")
