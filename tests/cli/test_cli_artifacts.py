@@ -320,3 +320,17 @@ def test_text_bar_renders_known_and_unknown_totals() -> None:
     unknown = progress.TextBar(None, "up", io.StringIO())
     unknown.update(5)
     assert unknown.render() == "up 5 B"
+
+
+def test_read_commands_take_an_alias_or_range_for_the_version(
+    cli: Cli, registry: Registry, ready: tuple[str, str], tmp_path: Path
+) -> None:
+    registry.set_alias("fraud", "production", "1.0.0")
+    run = cli("artifact", "download", "fraud", "production", "--dest", str(tmp_path / "d"))
+    assert run.code == 0, run.err
+    assert (tmp_path / "d" / "model.bin").read_bytes() == b"weights"
+    assert cli("artifact", "list", "fraud", "^1", json=True).json()[0]["path"] == "model.bin"
+    assert cli("verify", "fraud", "latest").code == 0
+    assert cli("version", "show", "fraud", "production", json=True).json()["version"] == "1.0.0"
+    refused = cli("version", "publish", "fraud", "production")  # changes need the number
+    assert refused.code == 1 and "SemVer" in refused.err

@@ -11,6 +11,7 @@ from registry_backends.cli.common import (
     UsageError,
     add_command,
     add_group,
+    read_version,
 )
 from registry_backends.cli.output import table
 from registry_core import Role, Settings
@@ -137,7 +138,7 @@ def settings_revoke(ctx: Context) -> int:
 def verify(ctx: Context) -> int:
     """Check a version's bytes; exit 1 listing the problems."""
     a = ctx.args
-    result = ctx.registry.verify(a.model, a.version)
+    result = ctx.registry.verify(a.model, read_version(ctx, a.model, a.version))
     payload = {
         "package": result.package,
         "checked": result.checked,

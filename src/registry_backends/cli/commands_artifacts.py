@@ -16,6 +16,7 @@ from registry_backends.cli.common import (
     key_value,
     local_files,
     metric_value,
+    read_version,
     to_mapping,
 )
 from registry_backends.cli.output import format_size, format_time, table
@@ -183,7 +184,9 @@ def artifact_upload(ctx: Context) -> int:
 def artifact_list(ctx: Context) -> int:
     """List a version's artifacts."""
     a = ctx.args
-    artifacts = ctx.registry.list_artifacts(a.model, a.version, prefix=a.prefix)
+    artifacts = ctx.registry.list_artifacts(
+        a.model, read_version(ctx, a.model, a.version), prefix=a.prefix
+    )
     rows = [(art.path, format_size(art.size), art.sha256) for art in artifacts]
     ctx.out.result(artifacts, table(["PATH", "SIZE", "SHA256"], rows, right="SIZE"))
     return 0
@@ -192,7 +195,7 @@ def artifact_list(ctx: Context) -> int:
 def artifact_download(ctx: Context) -> int:
     """Download some or all of a version's artifacts under --dest."""
     a = ctx.args
-    version = ctx.registry.get_version(a.model, a.version)
+    version = ctx.registry.get_version(a.model, read_version(ctx, a.model, a.version))
     if a.path:
         wanted = {ArtifactPath.parse(p).key for p in a.path}
         total = sum(art.size for art in version.artifacts if art.path.key in wanted)
@@ -217,7 +220,9 @@ def artifact_cat(ctx: Context) -> int:
     a = ctx.args
     if ctx.json:
         raise UsageError("artifact cat writes the artifact's bytes; --json does not apply")
-    with ctx.registry.open_artifact(a.model, a.version, a.path) as stream:
+    with ctx.registry.open_artifact(
+        a.model, read_version(ctx, a.model, a.version), a.path
+    ) as stream:
         sys.stdout.flush()
         shutil.copyfileobj(stream, sys.stdout.buffer, 1024 * 1024)
         sys.stdout.buffer.flush()
@@ -348,7 +353,7 @@ def log_tag(ctx: Context) -> int:
 def log_metrics(ctx: Context) -> int:
     """Show metric history."""
     a = ctx.args
-    points = ctx.registry.get_metrics(a.model, a.version, a.key)
+    points = ctx.registry.get_metrics(a.model, read_version(ctx, a.model, a.version), a.key)
     rows = [(p.key, p.step, repr(p.value), format_time(p.timestamp, seconds=True)) for p in points]
     ctx.out.result(points, table(["KEY", "STEP", "VALUE", "LOGGED"], rows, right="STEP,VALUE"))
     return 0

@@ -15,6 +15,7 @@ from registry_backends.cli.common import (
     confirm,
     key_value,
     page_size,
+    read_version,
     to_mapping,
 )
 from registry_backends.cli.output import format_size, format_time, table, to_jsonable
@@ -266,7 +267,7 @@ def version_list(ctx: Context) -> int:
 def version_show(ctx: Context) -> int:
     """Show everything about one version."""
     a = ctx.args
-    version = ctx.registry.get_version(a.model, a.version)
+    version = ctx.registry.get_version(a.model, read_version(ctx, a.model, a.version))
     model = ctx.registry.get_model(version.model)
     aliases = sorted(name for name, target in model.aliases.items() if target == version.version)
     metrics = _last_points(ctx.registry.get_metrics(version.model, version.version))

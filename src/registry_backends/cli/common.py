@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from registry_backends import open_registry
 from registry_backends.cli.output import Output
-from registry_core import Registry, RegistryError
+from registry_core import InvalidVersion, Registry, RegistryError, Version
 
 __all__ = [
     "GLOBAL_OPTIONS",
@@ -245,3 +245,16 @@ def local_files(paths: Iterable[str | os.PathLike[str]], doing: str) -> Iterator
 
 def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
+
+
+def read_version(ctx: Context, model: str, spec: str) -> str:
+    """An exact version as given, else what ``spec`` resolves to (alias, ``latest``, range).
+
+    Read-only commands take any spec, so ``artifact download fraud production`` works;
+    commands that change a version need its exact number.
+    """
+    try:
+        Version.parse(spec)
+    except InvalidVersion:
+        return str(ctx.registry.resolve(model, spec).version)
+    return spec
