@@ -48,6 +48,8 @@ __all__ = ["LocalStore", "open_files"]
 
 _STRIPES = 256
 _ATTEMPTS = 32  # moves into a folder that concurrent deletes keep removing
+#: A folder untouched this long gets a stamp: longer than any timestamp granularity we meet.
+SETTLED_SECONDS = 2
 
 
 def _etag(data: bytes) -> str:
@@ -139,6 +141,17 @@ class LocalStore:
         return True
 
     # -- folders -----------------------------------------------------------------------
+
+    def folder_stamp(self, folder: str) -> tuple[int, int, int] | None:
+        """The folder's (inode, mtime, size) once its last change is `SETTLED_SECONDS`
+        old, so any later change must show (see `_listing`); else None."""
+        try:
+            status = os.stat(self.path(folder))
+        except OSError:
+            return None
+        if time.time_ns() - status.st_mtime_ns < SETTLED_SECONDS * 1_000_000_000:
+            return None
+        return (status.st_ino, status.st_mtime_ns, status.st_size)
 
     def list_names(self, folder: str) -> list[str]:
         path = self.path(folder)

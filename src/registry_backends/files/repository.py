@@ -27,10 +27,10 @@ import contextlib
 import json
 import secrets
 from collections.abc import Iterator, Mapping
-from operator import itemgetter
 from typing import IO, Any
 
-from registry_backends.files._keys import document_parts, documents_in, folder_parts
+from registry_backends.files._keys import document_parts, folder_parts
+from registry_backends.files._listing import Listings
 from registry_backends.files._store import META, RESERVED, ObjectStore
 from registry_core.errors import (
     AlreadyExists,
@@ -121,6 +121,7 @@ class FilesRepository:
 
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
+        self._listings = Listings(store.list_names, getattr(store, "folder_stamp", None))
 
     @classmethod
     def open(cls, store: ObjectStore) -> FilesRepository:
@@ -188,18 +189,10 @@ class FilesRepository:
         limit: int = 100,
         reverse: bool = False,
     ) -> list[tuple[str, Document]]:
-        """Lists one folder and sorts the names; reads only the documents it returns."""
+        """Lists one folder sorted (reused while the folder is unchanged, see `_listing`);
+        reads only the documents it returns."""
         folder = _folder_name(prefix)
-        found = documents_in(self._store.list_names, folder)
-        if after is not None or before is not None or starts_with is not None:
-            found = [
-                (segment, name)
-                for segment, name in found
-                if (after is None or segment > after)
-                and (before is None or segment < before)
-                and (starts_with is None or segment.startswith(starts_with))
-            ]
-        found.sort(key=itemgetter(0), reverse=reverse)
+        found = self._listings.folder(folder).select(after, before, starts_with, reverse)
         page: list[tuple[str, Document]] = []
         for segment, relative in found:
             if len(page) >= limit:
