@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from operator import itemgetter
 
 from registry_backends.files._keys import documents_in
@@ -42,23 +42,21 @@ class SortedFolder:
 
     def select(
         self, after: str | None, before: str | None, starts_with: str | None, reverse: bool
-    ) -> list[tuple[str, str]]:
-        """``(segment, name)`` with ``after < segment < before``, by segment order."""
+    ) -> Iterator[tuple[str, str]]:
+        """``(segment, name)`` with ``after < segment < before``, lazily, by segment order."""
         low = 0 if after is None else bisect.bisect_right(self.segments, after)
         high = len(self.segments) if before is None else bisect.bisect_left(self.segments, before)
         if starts_with:
             low = max(low, bisect.bisect_left(self.segments, starts_with))
         chosen = range(low, high)
         indices = reversed(chosen) if reverse else chosen
-        picked = []
         for i in indices:
             segment = self.segments[i]
             if starts_with and not segment.startswith(starts_with):
                 if segment > starts_with and not reverse:
-                    break  # sorted: nothing further can start with it
+                    return  # sorted: nothing further can start with it
                 continue
-            picked.append((segment, self.names[i]))
-        return picked
+            yield segment, self.names[i]
 
 
 class Listings:
