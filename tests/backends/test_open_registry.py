@@ -1,0 +1,98 @@
+"""open_registry: URLs pick backends, lazily; third parties plug in by entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from registry_backends import known_schemes, open_registry, register_backend
+from registry_core import BackendNotInstalled, InvalidInput, MemoryRepository
+
+
+def _write_plugin(site: Path) -> None:
+    """A tiny installed distribution: a module and its dist-info with one entry point."""
+    (site / "tinystore_modelreg.py").write_text(
+        textwrap.dedent(
+            """
+            from registry_core import MemoryRepository
+
+            class TinyRepository(MemoryRepository):
+                def __init__(self, url):
+                    super().__init__()
+                    self.url = url
+
+            def open_repository(url, **options):
+                return TinyRepository(url)
+            """
+        )
+    )
+    info = site / "tinystore_modelreg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tinystore-modelreg\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[modelreg.backends]\ntiny = tinystore_modelreg:open_repository\n"
+    )
+
+
+def test_a_backend_installed_through_the_entry_point_group_opens_by_url(tmp_path: Path) -> None:
+    _write_plugin(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from registry_backends import open_registry, known_schemes
+        assert "tiny" in known_schemes(), known_schemes()
+        registry = open_registry("tiny://somewhere")
+        registry.create_model("m")
+        print(type(registry.repository).__name__, registry.repository.url,
+              registry.get_model("m").name)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["TinyRepository", "tiny://somewhere", "m"]
+
+
+def test_an_unknown_scheme_lists_the_known_ones() -> None:
+    with pytest.raises(InvalidInput, match=r"unknown registry URL scheme 'nope'.*file.*memory"):
+        open_registry("nope://x")
+
+
+def test_a_missing_driver_names_the_extra_to_install() -> None:
+    register_backend("brokenstore", "modelreg_no_such_driver_module:open", extra="brokenstore")
+    with pytest.raises(BackendNotInstalled, match=r"pip install 'modelreg\[brokenstore\]'"):
+        open_registry("brokenstore://bucket")
+    assert "brokenstore" in known_schemes()
+
+
+def test_memory_urls_with_a_name_share_storage() -> None:
+    first = open_registry("memory://shared-test")
+    first.create_model("m")
+    assert open_registry("memory://shared-test").get_model("m").name.value == "m"
+    assert isinstance(open_registry("memory://").repository, MemoryRepository)
+    assert open_registry("memory://").list_models().items == ()
+
+
+def test_no_url_means_modelreg_url_then_the_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELREG_URL", raising=False)
+    open_registry().create_model("m")
+    assert (tmp_path / "modelreg-registry" / ".modelreg" / "format.json").is_file()
+    monkeypatch.setenv("MODELREG_URL", str(tmp_path / "elsewhere"))
+    open_registry().create_model("n")
+    assert (tmp_path / "elsewhere" / ".modelreg").is_dir()
+
+
+def test_actor_opens_a_permission_checked_registry() -> None:
+    registry = open_registry("memory://acting", actor="nobody")
+    assert registry.actor is not None and registry.actor.user == "nobody"
+    with pytest.raises(PermissionError):
+        registry.create_model("m")
