@@ -7,6 +7,7 @@ Start with `Registry` over a repository (`MemoryRepository` here; files, S3, GCS
 
 from registry_core._artifacts import Verification
 from registry_core._maintenance import FsckReport
+from registry_core._tokens import TokenInfo
 from registry_core.ci import CIJob
 from registry_core.entities import Artifact, Metric, Model, ModelVersion, Page
 from registry_core.errors import (
@@ -71,6 +72,7 @@ __all__ = [
     "Repository",
     "Role",
     "SchemaError",
+    "TokenInfo",
     "Settings",
     "Verification",
     "Version",

@@ -30,6 +30,7 @@ from registry_core._base import (
 )
 from registry_core._maintenance import MaintenanceMixin
 from registry_core._metadata import MetadataMixin, checked_tags
+from registry_core._tokens import TokensMixin
 from registry_core._versions import VersionsMixin, _check_page_size
 from registry_core.ci import CIJob
 from registry_core.convert import from_document, to_document
@@ -45,7 +46,7 @@ from registry_core.versions import BumpPart, Version
 __all__ = ["Draft", "Registry"]
 
 
-class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin):
+class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin, TokensMixin):
     """A model registry over ``repository``; see the module docstring."""
 
     def __init__(
