@@ -42,12 +42,13 @@ TREE = {
     "log": "param metric tag metrics",
     "alias": "set delete show",
     "settings": "show set grant revoke",
+    "token": "create list revoke",
 }
 
 
 def test_the_command_tree() -> None:
     expected = [f"{group} {leaf}" for group, leaves in TREE.items() for leaf in leaves.split()]
-    assert sorted([*expected, "verify", "fsck"]) == COMMANDS
+    assert sorted([*expected, "verify", "fsck", "serve"]) == COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -18,6 +18,8 @@ from registry_backends.cli import (
     commands_admin,
     commands_artifacts,
     commands_models,
+    commands_serve,
+    commands_tokens,
     commands_versions,
 )
 from registry_backends.cli.common import (
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands_artifacts.register(subparsers)
     commands_models.register_alias(subparsers)
     commands_admin.register(subparsers)
+    commands_tokens.register(subparsers)
+    commands_serve.register(subparsers)
     return parser
 
 

@@ -1,0 +1,252 @@
+"""``/api/2.0/mlflow/registered-models/*`` and ``/model-versions/*`` over a `Registry`.
+
+Each handler takes the caller's registry and the call's fields and returns the JSON
+object to answer with 200; errors are raised (modelreg's or `ApiError`) and mapped in one
+place. Reads take a version *spec* (``1.2.0``, an alias, or a range such as ``2`` for
+the highest ready 2.x.x, so MLflow's integer versions keep working once versions are
+``N.0.0``); changes need the exact version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from registry_core import (
+    AlreadyExists,
+    InvalidVersion,
+    ModelVersion,
+    Registry,
+    Version,
+    VersionState,
+)
+from registry_server.calls import Call
+from registry_server.errors import ApiError
+from registry_server.mapping import (
+    STATE_TAG,
+    aliases_of,
+    artifact_uri,
+    planned_version,
+    registered_model_json,
+    version_json,
+)
+from registry_server.searches import latest_of, model_json, search_models, search_versions
+
+__all__ = ["ROUTES"]
+
+_RETRY_WINDOW = dt.timedelta(minutes=10)  # a create repeated within it may be a retry
+
+
+def exact_version(text: str) -> Version:
+    """The exact SemVer a change names; a 400 that says so for anything else."""
+    try:
+        return Version.parse(text)
+    except InvalidVersion as error:
+        raise ApiError.invalid(
+            f"{error}; changes name a version by its full SemVer (e.g. '1.0.0')"
+        ) from None
+
+
+def _version_json(reg: Registry, entity: ModelVersion) -> dict[str, Any]:
+    return version_json(entity, aliases_of(reg.get_model(entity.model), entity.version))
+
+
+def _refuse_reserved(key: str) -> None:
+    if key == STATE_TAG:
+        raise ApiError.invalid(
+            f"tag {STATE_TAG} shows the version's state; end its run (runs/update) to publish "
+            "or fail it"
+        )
+
+
+# -- registered models ----------------------------------------------------------------
+
+
+def create_model(reg: Registry, call: Call) -> dict[str, Any]:
+    model = reg.create_model(
+        call.text("name"), call.optional_text("description", "") or "", tags=call.tags()
+    )
+    return {"registered_model": registered_model_json(model)}
+
+
+def get_model(reg: Registry, call: Call) -> dict[str, Any]:
+    return {"registered_model": model_json(reg, reg.get_model(call.text("name")))}
+
+
+def update_model(reg: Registry, call: Call) -> dict[str, Any]:
+    model = reg.update_model(call.text("name"), description=call.optional_text("description"))
+    return {"registered_model": model_json(reg, model)}
+
+
+def rename_model(reg: Registry, call: Call) -> dict[str, Any]:
+    model = reg.get_model(call.text("name"))
+    call.text("new_name")
+    raise ApiError(
+        501,
+        "NOT_IMPLEMENTED",
+        f"modelreg cannot rename model '{model.name}': its versions are stored under the "
+        "package name <model>/<version>; create a model with the new name instead",
+    )
+
+
+def delete_model(reg: Registry, call: Call) -> dict[str, Any]:
+    reg.delete_model(call.text("name"))
+    return {}
+
+
+def set_model_tag(reg: Registry, call: Call) -> dict[str, Any]:
+    reg.set_model_tag(call.text("name"), call.text("key"), call.optional_text("value", "") or "")
+    return {}
+
+
+def delete_model_tag(reg: Registry, call: Call) -> dict[str, Any]:
+    reg.delete_model_tag(call.text("name"), call.text("key"))
+    return {}
+
+
+def latest_versions(reg: Registry, call: Call) -> dict[str, Any]:
+    """The modelreg latest (highest ready release), whatever stages were asked for."""
+    model = reg.get_model(call.text("name"))
+    call.texts("stages")  # stages do not exist in modelreg: aliases replace them
+    return {
+        "model_versions": [
+            version_json(v, aliases_of(model, v.version)) for v in latest_of(reg, model)
+        ]
+    }
+
+
+def set_alias(reg: Registry, call: Call) -> dict[str, Any]:
+    """Point the alias at the version named, or at what a spec resolves to: the stock
+    client insists on an integer here, so ``1`` means the highest ready 1.x.x, the same
+    version ``models:/<name>/1`` loads."""
+    name, spec = call.text("name"), call.text("version")
+    try:
+        target = Version.parse(spec)
+    except InvalidVersion:
+        target = reg.resolve(name, spec).version
+    reg.set_alias(name, call.text("alias"), target)
+    return {}
+
+
+def get_alias(reg: Registry, call: Call) -> dict[str, Any]:
+    entity = reg.get_alias(call.text("name"), call.text("alias"))
+    return {"model_version": _version_json(reg, entity)}
+
+
+def delete_alias(reg: Registry, call: Call) -> dict[str, Any]:
+    reg.delete_alias(call.text("name"), call.text("alias"))
+    return {}
+
+
+# -- model versions -------------------------------------------------------------------
+
+
+def _is_retry(entity: ModelVersion, reg: Registry, description: str, tags: dict[str, str]) -> bool:
+    """Whether ``entity`` is what an identical create by this caller made moments ago."""
+    user = None if reg.actor is None else reg.actor.user
+    return (
+        entity.state is VersionState.DRAFT
+        and not entity.artifacts
+        and not entity.params
+        and entity.description == description
+        and dict(entity.tags) == tags
+        and entity.created_by == user
+        and dt.datetime.now(dt.timezone.utc) - entity.created_at < _RETRY_WINDOW
+    )
+
+
+def create_version(reg: Registry, call: Call) -> dict[str, Any]:
+    """A new draft; its version from the tags (`planned_version`). A retried create of an
+    exact version answers with the draft the first attempt made."""
+    name = call.text("name")
+    tags = call.tags()
+    description = call.optional_text("description", "") or ""
+    exact, bump = planned_version(tags)
+    try:
+        entity = reg.create_version(name, exact, bump=bump, description=description, tags=tags)
+    except AlreadyExists:
+        if exact is None:
+            raise
+        entity = reg.get_version(name, exact)
+        if not _is_retry(entity, reg, description, tags):
+            raise
+    return {"model_version": version_json(entity)}
+
+
+def get_version(reg: Registry, call: Call) -> dict[str, Any]:
+    entity = reg.resolve(call.text("name"), call.text("version"))
+    return {"model_version": _version_json(reg, entity)}
+
+
+def update_version(reg: Registry, call: Call) -> dict[str, Any]:
+    name, version = call.text("name"), exact_version(call.text("version"))
+    description = call.optional_text("description")
+    entity = (
+        reg.get_version(name, version)
+        if description is None
+        else reg.update_version(name, version, description=description)
+    )
+    return {"model_version": _version_json(reg, entity)}
+
+
+def delete_version(reg: Registry, call: Call) -> dict[str, Any]:
+    reg.delete_version(call.text("name"), exact_version(call.text("version")))
+    return {}
+
+
+def set_version_tag(reg: Registry, call: Call) -> dict[str, Any]:
+    key = call.text("key")
+    _refuse_reserved(key)
+    reg.set_tag(
+        call.text("name"),
+        exact_version(call.text("version")),
+        key,
+        call.optional_text("value", "") or "",
+    )
+    return {}
+
+
+def delete_version_tag(reg: Registry, call: Call) -> dict[str, Any]:
+    key = call.text("key")
+    _refuse_reserved(key)
+    reg.delete_tag(call.text("name"), exact_version(call.text("version")), key)
+    return {}
+
+
+def download_uri(reg: Registry, call: Call) -> dict[str, Any]:
+    entity = reg.resolve(call.text("name"), call.text("version"))
+    return {"artifact_uri": artifact_uri(entity)}
+
+
+def transition_stage(reg: Registry, call: Call) -> dict[str, Any]:
+    raise ApiError.invalid(
+        "modelreg has no stages: point an alias at the version instead, e.g. "
+        "client.set_registered_model_alias(name, 'production', version), and load it as "
+        "models:/<name>@production"
+    )
+
+
+#: (methods, path under /api/2.0/mlflow, handler)
+ROUTES = [
+    (("POST",), "/registered-models/create", create_model),
+    (("GET",), "/registered-models/get", get_model),
+    (("PATCH",), "/registered-models/update", update_model),
+    (("POST",), "/registered-models/rename", rename_model),
+    (("DELETE",), "/registered-models/delete", delete_model),
+    (("GET",), "/registered-models/search", search_models),
+    (("POST",), "/registered-models/set-tag", set_model_tag),
+    (("DELETE",), "/registered-models/delete-tag", delete_model_tag),
+    (("POST", "GET"), "/registered-models/get-latest-versions", latest_versions),
+    (("POST",), "/registered-models/alias", set_alias),
+    (("GET",), "/registered-models/alias", get_alias),
+    (("DELETE",), "/registered-models/alias", delete_alias),
+    (("POST",), "/model-versions/create", create_version),
+    (("GET",), "/model-versions/get", get_version),
+    (("PATCH",), "/model-versions/update", update_version),
+    (("DELETE",), "/model-versions/delete", delete_version),
+    (("GET",), "/model-versions/search", search_versions),
+    (("POST",), "/model-versions/set-tag", set_version_tag),
+    (("DELETE",), "/model-versions/delete-tag", delete_version_tag),
+    (("GET",), "/model-versions/get-download-uri", download_uri),
+    (("POST",), "/model-versions/transition-stage", transition_stage),
+]

@@ -1,0 +1,121 @@
+"""The permission rules hold over HTTP: every caller against public and private registries.
+
+Callers: anonymous (no token), ``eve`` (a token but no membership), and the members
+``gil`` (guest), ``rob`` (reporter) and ``ana`` (maintainer). Reading needs a public
+registry or a membership; changing needs reporter or up. A refused anonymous caller gets
+401 (a token may let it in), a refused known user 403.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import pytest
+from serverkit import Served, send
+
+from registry_core import Registry
+
+
+@pytest.fixture
+def backend() -> str:
+    return "files"  # the rules live in the core; one backend shows they hold over HTTP
+
+
+CALLERS = [None, "eve", "gil", "rob", "ana"]
+WRITERS = {"rob", "ana"}
+MEMBERS = {"gil", "rob", "ana"}
+
+
+def _operations(reg: Registry) -> dict[str, tuple[str, str, Any, bool]]:
+    """name -> (method, path, body, is_a_write); each write gets targets of its own."""
+    doomed = f"doomed-{uuid.uuid4().hex[:8]}"
+    reg.create_model(doomed)
+    art = "/api/2.0/mlflow-artifacts/artifacts"
+    new = f"new-{uuid.uuid4().hex[:8]}"
+    return {
+        "get model": ("GET", "/api/2.0/mlflow/registered-models/get?name=fraud", None, False),
+        "search": ("GET", "/api/2.0/mlflow/registered-models/search", None, False),
+        "get run": ("GET", "/api/2.0/mlflow/runs/get?run_id=1_d0_d0_mfraud", None, False),
+        "list artifacts": ("GET", f"{art}?path=fraud/1.0.0", None, False),
+        "download": ("GET", f"{art}/fraud/1.0.0/model.bin", None, False),
+        "create model": ("POST", "/api/2.0/mlflow/registered-models/create", {"name": new}, True),
+        "set tag": (
+            "POST",
+            "/api/2.0/mlflow/registered-models/set-tag",
+            {"name": "fraud", "key": "k", "value": "v"},
+            True,
+        ),
+        "log metric": (
+            "POST",
+            "/api/2.0/mlflow/runs/log-metric",
+            {"run_id": "1_d0_d0_mfraud", "key": "m", "value": 1.0, "timestamp": 1},
+            True,
+        ),
+        "upload": ("PUT", f"{art}/fraud/2.0.0/{new}.bin", b"bytes", True),
+        "delete model": (
+            "DELETE",
+            "/api/2.0/mlflow/registered-models/delete",
+            {"name": doomed},
+            True,
+        ),
+    }
+
+
+def _expected(caller: str | None, visibility: str, write: bool) -> int:
+    allowed = caller in WRITERS if write else (visibility == "public" or caller in MEMBERS)
+    if allowed:
+        return 200
+    return 401 if caller is None else 403
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c or "anonymous")
+def test_permission_matrix(served: Served, visibility: str, caller: str | None) -> None:
+    reg = served.registry
+    reg.update_settings(visibility=visibility)
+    reg.create_model("fraud")
+    with reg.new_version("fraud", "1.0.0") as draft:
+        draft.upload(io.BytesIO(b"weights"), name="model.bin")
+    reg.create_version("fraud", "2.0.0")
+    got = {}
+    want = {}
+    for label, (method, path, body, write) in _operations(reg).items():
+        answer = send(served, method, path, body, user=caller)
+        got[label] = answer.status
+        want[label] = _expected(caller, visibility, write)
+        if answer.status != 200:
+            code = answer.json()["error_code"]
+            assert code == ("UNAUTHENTICATED" if answer.status == 401 else "PERMISSION_DENIED")
+    assert got == want
+
+
+def test_a_revoked_token_is_401_and_a_disabled_registry_refuses_all(served: Served) -> None:
+    reg = served.registry
+    path = "/api/2.0/mlflow/registered-models/search"
+    assert send(served, "GET", path, user="rob").status == 200
+    [info] = reg.list_tokens("rob")
+    reg.revoke_token(info.id)
+    assert send(served, "GET", path, user="rob").json()["error_code"] == "UNAUTHENTICATED"
+    reg.update_settings(enabled=False)
+    answer = send(served, "GET", path, user="ana")
+    assert (answer.status, answer.json()["error_code"]) == (403, "PERMISSION_DENIED")
+
+
+def test_the_stock_client_with_basic_and_without_credentials(
+    served: Served, mlflow_env: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    client = mlflow.MlflowClient(tracking_uri=served.url, registry_uri=served.url)
+    with pytest.raises(mlflow.exceptions.MlflowException) as error:
+        client.search_registered_models()
+    assert error.value.error_code == "UNAUTHENTICATED"
+    mlflow_env.setenv("MLFLOW_TRACKING_USERNAME", "rob")
+    mlflow_env.setenv("MLFLOW_TRACKING_PASSWORD", served.tokens["rob"])
+    assert client.create_registered_model("by-rob").name == "by-rob"
+    mlflow_env.setenv("MLFLOW_TRACKING_PASSWORD", served.tokens["gil"])
+    with pytest.raises(mlflow.exceptions.MlflowException) as error:
+        client.create_registered_model("by-gil")
+    assert error.value.error_code == "PERMISSION_DENIED"
+    assert "guest" in str(error.value)
