@@ -34,6 +34,16 @@ class _Backend:
 _BUILTIN: dict[str, _Backend] = {
     "memory": _Backend("registry_backends.memory:open_memory", None),
     "file": _Backend("registry_backends.files:open_files", None),
+    "s3": _Backend("registry_backends.files.s3:open_s3", "s3"),
+    "gs": _Backend("registry_backends.files.gcs:open_gcs", "gcs"),
+    "gcs": _Backend("registry_backends.files.gcs:open_gcs", "gcs"),
+    "sqlite": _Backend("registry_backends.sql:open_sql", "sql"),
+    "postgresql": _Backend("registry_backends.sql:open_sql", "postgres"),
+    "postgresql+psycopg": _Backend("registry_backends.sql:open_sql", "postgres"),
+    "mysql": _Backend("registry_backends.sql:open_sql", "mysql"),
+    "mysql+pymysql": _Backend("registry_backends.sql:open_sql", "mysql"),
+    "mariadb": _Backend("registry_backends.sql:open_sql", "mysql"),
+    "mariadb+pymysql": _Backend("registry_backends.sql:open_sql", "mysql"),
 }
 _REGISTERED: dict[str, _Backend] = {}
 

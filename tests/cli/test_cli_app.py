@@ -43,6 +43,7 @@ TREE = {
     "alias": "set delete show",
     "settings": "show set grant revoke",
     "token": "create list revoke",
+    "db": "upgrade current",
 }
 
 

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from registry_backends.cli import (
     commands_admin,
     commands_artifacts,
+    commands_db,
     commands_models,
     commands_serve,
     commands_tokens,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_models.register_alias(subparsers)
     commands_admin.register(subparsers)
     commands_tokens.register(subparsers)
+    commands_db.register(subparsers)
     commands_serve.register(subparsers)
     return parser
 

@@ -19,6 +19,11 @@ over ``s3fs`` / ``gcsfs``:
   completed on commit; GCS: a resumable upload finished on commit.
 * ``temp_files`` -- local: files in ``.modelreg/tmp``; S3: incomplete multipart uploads.
 
+A store that cannot list a folder in reverse cheaply (S3 and GCS list names ascending
+only) may also offer ``list_documents(folder, *, after, before, starts_with, limit,
+reverse, decode)``, returning a page of ``(segment, Document)`` from an ordered index it
+keeps, or None; `FilesRepository.list_page` then uses it (see ``_index.py``).
+
 Etags are opaque. A store may derive them from the content (the local disk hashes it,
 S3's ETag is an MD5), so identical bytes may give identical etags: `FilesRepository`
 makes every write's bytes unique (a random ``rev``), which is what makes an etag change

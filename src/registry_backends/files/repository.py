@@ -190,8 +190,15 @@ class FilesRepository:
         reverse: bool = False,
     ) -> list[tuple[str, Document]]:
         """Lists one folder sorted (reused while the folder is unchanged, see `_listing`);
-        reads only the documents it returns."""
+        reads only the documents it returns. A store with an ordered index (S3, GCS: see
+        `ObjectStore`) pages through the index instead."""
         folder = _folder_name(prefix)
+        indexed = getattr(self._store, "list_documents", None)
+        if indexed is not None:
+            bounds = {"after": after, "before": before, "starts_with": starts_with}
+            ordered = indexed(folder, **bounds, limit=limit, reverse=reverse, decode=_decode)
+            if ordered is not None:
+                return list(ordered)
         found = self._listings.folder(folder).select(after, before, starts_with, reverse)
         page: list[tuple[str, Document]] = []
         for segment, relative in found:

@@ -1,0 +1,161 @@
+"""From a registry URL to an engine and an artifact store.
+
+``sqlite:///reg.db``, ``postgresql+psycopg://user@host/db``, ``mysql+pymysql://...``
+(also ``postgresql://``, ``mysql://``, ``mariadb://``, given their default drivers). The
+query parameter ``artifacts`` names where blobs go (a local folder or an fsspec URL) and is
+removed before the engine sees the URL; SQLite defaults it to ``<database>.artifacts``
+beside the file, server databases must give it.
+
+Engines are set up for the Registry's access pattern: READ COMMITTED on PostgreSQL and
+MySQL/MariaDB, so a compare-and-swap retried inside one transaction sees the other writer's
+commit; on SQLite WAL, a 30 s busy timeout, foreign keys, ``synchronous=NORMAL``, and
+``BEGIN IMMEDIATE`` for write transactions, so two writers queue instead of deadlocking on
+a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+from registry_core.errors import BackendNotInstalled, InvalidInput
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "Target", "make_engine", "parse_url"]
+
+BUSY_TIMEOUT_SECONDS = 30
+_DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
+_EXTRAS = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+#: Execution option: this connection's transaction will write (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "modelreg_write"
+#: Execution option: this connection runs one read statement (SQLite: no BEGIN at all).
+READ_OPTION = "modelreg_read"
+
+
+@attrs.frozen(repr=False)
+class Target:
+    """A parsed registry URL: the engine's URL, the backend, and the artifact location."""
+
+    url: sa.URL
+    backend: str  # "sqlite", "postgresql", "mysql" (MariaDB included)
+    artifacts: str
+
+    @property
+    def display(self) -> str:
+        """The URL for messages and repr: the password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.url.password,) if isinstance(self.url.password, str) else ()
+
+    def __repr__(self) -> str:
+        return f"Target({self.display!r}, artifacts={_hide_userinfo(self.artifacts)!r})"
+
+
+def _hide_userinfo(location: str) -> str:
+    scheme, sep, rest = location.partition("://")
+    if not sep or "@" not in rest.partition("/")[0]:
+        return location
+    return f"{scheme}://***@{rest.partition('@')[2]}"
+
+
+def parse_url(url: str, artifacts: str | None = None, *, need_artifacts: bool = True) -> Target:
+    """Check ``url`` and split off ``?artifacts=``; `InvalidInput` names what is wrong.
+
+    ``need_artifacts=False`` lets a server URL go without an artifact store (schema
+    maintenance touches no blobs).
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidInput(f"a database URL must be a non-empty string, not {url!r}")
+    try:
+        parsed = sa.make_url(url)
+    except (exc.ArgumentError, ValueError):
+        raise InvalidInput(  # the text may hold a password: do not repeat it
+            "the database URL could not be parsed; expected e.g. sqlite:///reg.db or "
+            "postgresql+psycopg://user@host/db?artifacts=s3://bucket/prefix"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in _EXTRAS:
+        raise InvalidInput(f"{backend!r} is not a SQL backend modelreg supports")
+    if "+" not in parsed.drivername and backend in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=f"{backend}+{_DEFAULT_DRIVERS[backend]}")
+    given = parsed.query.get("artifacts")
+    if isinstance(given, tuple):
+        raise InvalidInput("give ?artifacts= once")
+    if given is not None and artifacts is not None:
+        raise InvalidInput("give the artifact store either as ?artifacts= or as artifacts=")
+    location = artifacts if artifacts is not None else given
+    parsed = parsed.difference_update_query(["artifacts"])
+    if backend == "sqlite":
+        return _sqlite_target(parsed, location)
+    if not location and need_artifacts:
+        kind = "PostgreSQL" if backend == "postgresql" else "MySQL/MariaDB"
+        raise InvalidInput(
+            f"a {kind} registry needs an artifact store: add ?artifacts=<folder or fsspec URL> "
+            f"to {parsed.render_as_string(hide_password=True)}"
+        )
+    if backend in ("mysql", "mariadb"):
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        backend = "mysql"
+    return Target(parsed, backend, location or "")
+
+
+def _sqlite_target(parsed: sa.URL, location: str | None) -> Target:
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise InvalidInput(
+            "a SQLite registry needs a database file (sqlite:///reg.db); for a registry in "
+            "memory use memory://"
+        )
+    path = os.path.abspath(os.path.expanduser(database))
+    if os.path.isdir(path):
+        raise InvalidInput(f"{path!r} is a folder, not a SQLite database file")
+    return Target(parsed.set(database=path), "sqlite", location or f"{path}.artifacts")
+
+
+def make_engine(target: Target) -> sa.Engine:
+    """An engine for ``target``; `BackendNotInstalled` names the extra for a missing driver."""
+    options: dict[str, Any] = {"hide_parameters": True}
+    if target.backend == "sqlite":
+        options["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    else:
+        options["isolation_level"] = "READ COMMITTED"
+        options["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = sa.create_engine(target.url, **options)
+    except ImportError as error:
+        extra = _EXTRAS[target.backend]
+        raise BackendNotInstalled(
+            f"the {target.url.drivername!r} database driver is not installed "
+            f"({error.name or error}); install it with pip install 'modelreg[{extra}]'"
+        ) from error
+    except exc.NoSuchModuleError as error:
+        raise InvalidInput(f"unknown database driver {target.url.drivername!r}") from error
+    if target.backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+    """Per connection: no pysqlite transaction handling (we BEGIN ourselves), and the
+    settings that do not touch the file (WAL is set once, when the registry is made)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    options = connection.get_execution_options()
+    if options.get(READ_OPTION):
+        return  # a single SELECT is atomic on its own (and sees the last commit in WAL)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")

@@ -1,0 +1,143 @@
+"""Row-level writes shared by the repository: create-if-absent, child rows, deletes.
+
+Bulk child rows go straight to the driver (COPY on PostgreSQL with psycopg, one
+``executemany`` elsewhere): a batch of 1,000 metric points is one statement, not 1,000
+parameter sets processed by SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from registry_backends.sql._project import CHILD_COLUMNS, CHILDREN, project_children
+
+__all__ = ["RowWriter"]
+
+#: Child rows above this many go in with COPY on PostgreSQL.
+COPY_FROM = 16
+_CHUNK = 500
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type a binary COPY sends for ``column`` (child tables' types only)."""
+    kind = column.type
+    if isinstance(kind, sa.BigInteger):
+        return "int8"
+    if isinstance(kind, sa.Integer):
+        return "int4"
+    if isinstance(kind, sa.Double):
+        return "float8"
+    if isinstance(kind, sa.String):  # Text and VARCHAR share one binary format
+        return "text"
+    raise TypeError(f"no COPY type for {column.table.name}.{column.name}: {kind!r}")
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+class RowWriter:
+    """The dialect-specific statements of one engine (built once, reused)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        dialect = engine.dialect
+        self._name = dialect.name
+        self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self._quote = dialect.identifier_preparer.quote
+        self._marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._delete_returning = bool(dialect.delete_returning)
+        self._inserts: dict[str, str] = {}
+        self._creates: dict[str, sa.Executable] = {}
+
+    def insert_if_absent(
+        self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]
+    ) -> int | None:
+        """The new row's id, or None when a row with that key exists. No error is raised
+        (so a PostgreSQL transaction stays usable): ``ON CONFLICT DO NOTHING`` on
+        PostgreSQL and SQLite, ``INSERT IGNORE`` on MySQL/MariaDB."""
+        statement = self._creates.get(table.name)
+        if statement is None:
+            statement = self._creates[table.name] = self._create_statement(table)
+        if self._name in ("mysql", "mariadb"):
+            result = conn.execute(statement, values)
+            return int(result.lastrowid) if result.rowcount == 1 else None
+        found = conn.execute(statement, values).scalar()
+        return None if found is None else int(found)
+
+    def _create_statement(self, table: sa.Table) -> sa.Executable:
+        if self._name in ("mysql", "mariadb"):
+            return table.insert().prefix_with("IGNORE")
+        insert = postgresql.insert if self._name == "postgresql" else sqlite.insert
+        return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+    def write_children(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        row_id: int,
+        data: Mapping[str, Any],
+        *,
+        replace: bool,
+    ) -> None:
+        """Project ``data`` into the root's child tables (replacing what was there)."""
+        fk, tables = CHILDREN[table.name]
+        if replace:
+            for child in tables:
+                conn.execute(sa.delete(child).where(child.c[fk] == row_id))
+        for child, rows in project_children(table.name, data):
+            if rows:
+                self._insert_rows(conn, child, fk, [(row_id, *row) for row in rows])
+
+    def _insert_rows(
+        self, conn: sa.Connection, table: sa.Table, fk: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        columns = (fk, *CHILD_COLUMNS[table.name])
+        if self._copy and len(rows) > COPY_FROM:
+            names = ", ".join(self._quote(c) for c in columns)
+            driver: Any = conn.connection.driver_connection
+            statement = f"COPY {self._quote(table.name)} ({names}) FROM STDIN (FORMAT BINARY)"
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types([_pg_type(table.c[c]) for c in columns])
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = self._inserts.get(table.name)
+        if sql is None:
+            sql = (
+                f"INSERT INTO {self._quote(table.name)} "
+                f"({', '.join(self._quote(c) for c in columns)}) "
+                f"VALUES ({', '.join([self._marker] * len(columns))})"
+            )
+            self._inserts[table.name] = sql
+        conn.exec_driver_sql(sql, rows)
+
+    def delete_roots(
+        self, conn: sa.Connection, table: sa.Table, condition: sa.ColumnElement[bool]
+    ) -> int:
+        """Delete root rows and their children; return how many roots went.
+
+        Children with a foreign key go by ``ON DELETE CASCADE``; those without one
+        (metric points) by the ids the delete returns, so a batch committed by another
+        writer meanwhile never loses its points to this delete.
+        """
+        fk, children = CHILDREN[table.name]
+        unlinked = [child for child in children if not child.foreign_keys]
+        if not unlinked:
+            return int(conn.execute(sa.delete(table).where(condition)).rowcount)
+        if self._delete_returning:
+            statement = sa.delete(table).where(condition).returning(table.c.id)
+            ids = list(conn.execute(statement).scalars())
+        else:
+            locked = sa.select(table.c.id).where(condition).with_for_update()
+            ids = list(conn.execute(locked).scalars())
+            for chunk in _chunks(ids):
+                conn.execute(sa.delete(table).where(table.c.id.in_(chunk)))
+        for child in unlinked:
+            for chunk in _chunks(ids):
+                conn.execute(sa.delete(child).where(child.c[fk].in_(chunk)))
+        return len(ids)

