@@ -86,7 +86,7 @@ def _import_s3fs() -> Any:
 def _s3_errors(what: str) -> Iterator[None]:
     """The one place S3's errors become registry errors (chained, credentials never named)."""
     import aiohttp
-    from botocore import exceptions as boto  # type: ignore[import-untyped]
+    from botocore import exceptions as boto
 
     try:
         yield
