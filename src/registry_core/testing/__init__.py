@@ -16,15 +16,18 @@ Adopt it with one class (pytest collects it because its name starts with ``Test`
 The parts can be adopted one by one: `RepositoryContractTests` (the protocol's atomic
 primitives), `RegistryContractTests` (the service end to end), `ProcessRaceTests`
 (multi-process races) and `StateMachineTests` (random calls compared with the reference).
-To opt out of one test, re-bind it with a mark in the subclass, never fork it::
+To opt out of one test, re-bind it with a mark in the subclass, never fork it; `rebind`
+marks a copy, so the mark does not leak into the base class and every other backend::
 
-    test_racing_compare_and_swap_loses_no_update = pytest.mark.skip(reason="...")(
-        ConformanceTests.test_racing_compare_and_swap_loses_no_update)
+    test_racing_compare_and_swap_loses_no_update = rebind(
+        ConformanceTests.test_racing_compare_and_swap_loses_no_update,
+        pytest.mark.skip(reason="..."))
 """
 
 from registry_core.testing.contract import RepositoryContractTests, run_threads
 from registry_core.testing.fixtures import RepositoryFixtures
 from registry_core.testing.machine import RegistryStateMachine, StateMachineTests
+from registry_core.testing.marks import rebind
 from registry_core.testing.races import ProcessRaceTests
 from registry_core.testing.registry_tests import RegistryContractTests
 
@@ -36,6 +39,7 @@ __all__ = [
     "RepositoryContractTests",
     "RepositoryFixtures",
     "StateMachineTests",
+    "rebind",
     "run_threads",
 ]
 
