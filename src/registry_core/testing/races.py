@@ -21,6 +21,10 @@ from registry_core.testing.fixtures import RepositoryFixtures
 __all__ = ["ProcessRaceTests"]
 
 PROCESSES = 4
+#: Spawned workers import the backend's driver before the barrier; on a loaded CI machine
+#: that alone can take a minute, so the race waits generously for the slowest to arrive.
+START_TIMEOUT = 300
+RUN_TIMEOUT = 300
 
 
 def _worker(
@@ -28,7 +32,7 @@ def _worker(
 ) -> None:
     try:
         registry = Registry(opener())
-        barrier.wait(timeout=60)
+        barrier.wait(timeout=START_TIMEOUT)
         if job == "create":
             registry.create_version(*args)
             queue.put("won")
@@ -60,7 +64,7 @@ def _race(
     ]
     for worker in workers:
         worker.start()
-    results = [queue.get(timeout=120) for _ in workers]
+    results = [queue.get(timeout=START_TIMEOUT + RUN_TIMEOUT) for _ in workers]
     for worker in workers:
         worker.join(timeout=60)
     return results
