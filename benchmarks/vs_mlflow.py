@@ -6,13 +6,20 @@
 
 Each side gets a fresh database of the same kind (two files in a temp folder, or two new
 PostgreSQL databases made through ``--postgres-url``, default ``$MODELREG_TEST_POSTGRES_URL``,
-dropped at the end). The same workload runs through MLflow's model-registry and tracking
-``SqlAlchemyStore`` and through ``Registry(open_sql(...))``; each figure is printed for
-both with the ratio and PASS/FAIL against the goal. MLflow is not a dependency of modelreg:
-install ``mlflow-skinny`` (or ``mlflow``) to run this. Progress goes to stderr; the table
-and one JSON document to stdout.
+dropped at the end), and runs the same workload in a freshly spawned interpreter of its
+own, MLflow first: its model-registry and tracking ``SqlAlchemyStore`` as MLflow sets
+them up, and ``Registry(open_sql(url))``. Figures are printed for both with the ratio and
+PASS/FAIL against the goal, then one JSON document. MLflow is not a dependency of modelreg:
+install ``mlflow-skinny`` (or ``mlflow``) to run this. Progress goes to stderr.
 
-MLflow's "latest" is ``get_latest_versions(name)``, its own answer to that question.
+What is timed (``time.perf_counter``): N creates of one model (3 tags each; modelreg also
+publishes each version, timed apart, since only ready versions count as latest); 300 gets
+of random versions (median); "latest" on models of 100, 1,000 and N versions, timed in
+turns (median; MLflow's "latest" is its own ``get_latest_versions(name)``); paging through
+the N versions 100 per page (median of up to 3 passes; a pass still running after
+`PAGE_BUDGET` s is stopped and reported as a lower bound); ``--metrics`` single
+``log_metric`` calls; 5 rounds of 10 batches of 1,000 points (median round); deleting the
+model with its N versions.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 CHECKPOINTS = (100, 1_000, 10_000)
+MAIN = "bench-model"
 TAGS = {"framework": "sklearn", "team": "fraud", "dataset": "cards-2026-11"}
 BATCH = 1_000  # MLflow's log_batch takes at most 1,000 metrics
 PAGE_BUDGET = 120.0  # s; MLflow's offset paging on PostgreSQL can take far longer
@@ -54,15 +62,6 @@ def timed(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
     return time.perf_counter() - start
-
-
-def median_of(call: Callable[[], object], *, times: int, budget: float = 5.0) -> float:
-    """Median seconds of up to ``times`` calls, stopping early once ``budget`` s are spent
-    (at least 3 calls)."""
-    spent: list[float] = []
-    while len(spent) < times and (len(spent) < 3 or sum(spent) < budget):
-        spent.append(timed(call))
-    return statistics.median(spent)
 
 
 # -- databases ------------------------------------------------------------------------------
@@ -120,20 +119,22 @@ class MlflowSide:
         self._tag = ModelVersionTag
         self.runs = Runs(url, os.path.join(folder, "mlruns"))
         self.models = Models(url)
-        self.model = "bench-model"
-        self.models.create_registered_model(self.model)
+        self.model = MAIN
         experiment = self.runs.create_experiment("bench")
         self.run_id = self.runs.create_run(experiment, "bench", 0, [], "bench").info.run_id
         self.tags = [self._tag(k, v) for k, v in TAGS.items()]
 
-    def create(self, i: int) -> None:
-        self.models.create_model_version(self.model, f"/models/{i}", tags=self.tags)
+    def add_model(self, name: str) -> None:
+        self.models.create_registered_model(name)
+
+    def create(self, i: int, model: str = MAIN) -> None:
+        self.models.create_model_version(model, f"/models/{i}", tags=self.tags)
 
     def get(self, i: int) -> None:
         assert int(self.models.get_model_version(self.model, str(i + 1)).version) == i + 1
 
-    def latest(self, count: int) -> None:
-        found = self.models.get_latest_versions(self.model)
+    def latest(self, model: str, count: int) -> None:
+        found = self.models.get_latest_versions(model)
         assert max(int(v.version) for v in found) == count
 
     def page_all(self, budget: float) -> int:
@@ -181,22 +182,24 @@ class ModelregSide:
         self._metric = Metric
         self.repo = open_sql(url)
         self.registry = Registry(self.repo)
-        self.model = "bench-model"
-        self.registry.create_model(self.model)
+        self.model = MAIN
         self.publish_seconds = 0.0
         self.metrics_version = "0.0.0"
 
-    def create(self, i: int) -> None:
-        self.registry.create_version(self.model, semver(i), tags=TAGS)
+    def add_model(self, name: str) -> None:
+        self.registry.create_model(name)
 
-    def publish(self, i: int) -> None:
-        self.publish_seconds += timed(lambda: self.registry.publish(self.model, semver(i)))
+    def create(self, i: int, model: str = MAIN) -> None:
+        self.registry.create_version(model, semver(i), tags=TAGS)
+
+    def publish(self, i: int, model: str = MAIN) -> None:
+        self.publish_seconds += timed(lambda: self.registry.publish(model, semver(i)))
 
     def get(self, i: int) -> None:
         assert str(self.registry.get_version(self.model, semver(i)).version) == semver(i)
 
-    def latest(self, count: int) -> None:
-        assert str(self.registry.latest(self.model).version) == semver(count - 1)
+    def latest(self, model: str, count: int) -> None:
+        assert str(self.registry.latest(model).version) == semver(count - 1)
 
     def page_all(self, budget: float) -> int:
         seen, token, start = 0, None, time.perf_counter()
@@ -228,20 +231,17 @@ class ModelregSide:
 
 def measure(side: MlflowSide | ModelregSide, versions: int, metrics: int) -> dict[str, Any]:
     """Every figure of one side, in the order the workload runs."""
-    out: dict[str, Any] = {"create_s": 0.0, "latest": {}}
-    made = 0
-    for stop in sorted({c for c in CHECKPOINTS if c <= versions} | {versions}):
-        note(f"{side.name}: creating versions {made}..{stop - 1}")
-        for i in range(made, stop):
-            out["create_s"] += timed(lambda i=i: side.create(i))
-            if isinstance(side, ModelregSide):
-                side.publish(i)  # timed apart: latest needs ready versions
-        made = stop
-        if stop in CHECKPOINTS:
-            out["latest"][stop] = median_of(lambda c=stop: side.latest(c), times=200)
+    out: dict[str, Any] = {"create_s": 0.0}
+    note(f"{side.name}: creating {versions} versions")
+    side.add_model(MAIN)
+    for i in range(versions):
+        out["create_s"] += timed(lambda i=i: side.create(i))
+        if isinstance(side, ModelregSide):
+            side.publish(i)  # timed apart: latest needs ready versions
     out["create_rate"] = versions / out["create_s"]
     if isinstance(side, ModelregSide):
         out["publish_rate"] = versions / side.publish_seconds
+    out["latest"] = _latest(side, versions)
     rng = random.Random(7)
     picks = [rng.randrange(versions) for _ in range(300)]
     note(f"{side.name}: reading single versions, then paging through all of them by 100")
@@ -256,6 +256,28 @@ def measure(side: MlflowSide | ModelregSide, versions: int, metrics: int) -> dic
     note(f"{side.name}: deleting the model with {versions} versions")
     out["delete"] = timed(side.delete)
     return out
+
+
+def _latest(side: MlflowSide | ModelregSide, versions: int) -> dict[int, float]:
+    """Median seconds of "latest" on models of 100, 1,000 and 10,000 versions, timed in
+    turns, round after round, so that the load of a shared machine hits them alike."""
+    models = {count: f"bench-{count}" for count in CHECKPOINTS if count < versions}
+    for count, name in models.items():
+        note(f"{side.name}: a model of {count} versions for the latest comparison")
+        side.add_model(name)
+        for i in range(count):
+            side.create(i, name)
+            if isinstance(side, ModelregSide):
+                side.publish(i, name)
+    if versions in CHECKPOINTS:
+        models[versions] = MAIN
+    spent: dict[int, list[float]] = {count: [] for count in models}
+    rounds = 0
+    while rounds < 200 and (rounds < 3 or sum(map(sum, spent.values())) < 20):
+        for count, name in models.items():
+            spent[count].append(timed(lambda c=count, n=name: side.latest(n, c)))
+        rounds += 1
+    return {count: statistics.median(times) for count, times in spent.items()}
 
 
 def _page(side: MlflowSide | ModelregSide, versions: int) -> tuple[float, int]:

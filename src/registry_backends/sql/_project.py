@@ -144,8 +144,8 @@ _SPECIAL = frozenset({"nan", "inf", "-inf"})
 _STEP = range(-(2**63), 2**63)
 
 
-def _point(position: int, point: object) -> tuple[Any, ...] | None:
-    """(position, key, value, special, step, logged_at), or None for a malformed point."""
+def _point(batch: int, position: int, point: object) -> tuple[Any, ...] | None:
+    """(batch, position, key, value, special, step, logged_at), or None if malformed."""
     if type(point) is not list or len(point) != 4:
         return None
     key, value, step, logged_at = point
@@ -160,18 +160,19 @@ def _point(position: int, point: object) -> tuple[Any, ...] | None:
             return None
     if type(value) is float:
         if math.isfinite(value):
-            return (position, key, value, None, step, logged_at)
-        return (position, key, None, str(float(value)), step, logged_at)
+            return (batch, position, key, value, None, step, logged_at)
+        return (batch, position, key, None, str(float(value)), step, logged_at)
     if type(value) is str and value in _SPECIAL:
-        return (position, key, None, value, step, logged_at)
+        return (batch, position, key, None, value, step, logged_at)
     return None
 
 
-def _metric_children(doc: Mapping[str, Any]) -> Rows:
+def _metric_rows(doc: Mapping[str, Any], batch: int) -> Rows:
+    """Built with the foreign key in place: a batch may hold many thousand points."""
     points = doc.get("points")
     if not isinstance(points, list):
         return [(s.metric_points, [])]
-    rows = [row for i, p in enumerate(points) if (row := _point(i, p)) is not None]
+    rows = [row for i, p in enumerate(points) if (row := _point(batch, i, p)) is not None]
     return [(s.metric_points, rows)]
 
 
@@ -206,7 +207,6 @@ _ROWS: dict[str, Callable[[Mapping[str, Any]], Rows]] = {
     "models": _model_children,
     "versions": _version_children,
     "settings": _settings_children,
-    "metric_batches": _metric_children,
 }
 
 
@@ -215,7 +215,12 @@ def project_columns(table: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     return _COLUMNS.get(table, _nothing)(doc)
 
 
-def project_children(table: str, doc: Mapping[str, Any]) -> Rows:
-    """Each child table of the root with the rows ``doc`` gives it: tuples in the order of
-    `CHILD_COLUMNS`, without the foreign key."""
-    return _ROWS.get(table, _no_children)(doc)
+def project_children(table: str, doc: Mapping[str, Any], row_id: int) -> Rows:
+    """Each child table of the root ``row_id`` with the rows ``doc`` gives it: tuples of
+    the foreign key, then the columns of `CHILD_COLUMNS`, in order."""
+    if table == "metric_batches":
+        return _metric_rows(doc, row_id)
+    return [
+        (child, [(row_id, *row) for row in rows])
+        for child, rows in _ROWS.get(table, _no_children)(doc)
+    ]

@@ -89,9 +89,9 @@ class RowWriter:
         if replace:
             for child in tables:
                 conn.execute(sa.delete(child).where(child.c[fk] == row_id))
-        for child, rows in project_children(table.name, data):
+        for child, rows in project_children(table.name, data, row_id):
             if rows:
-                self._insert_rows(conn, child, fk, [(row_id, *row) for row in rows])
+                self._insert_rows(conn, child, fk, rows)
 
     def _insert_rows(
         self, conn: sa.Connection, table: sa.Table, fk: str, rows: list[tuple[Any, ...]]
