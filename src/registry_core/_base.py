@@ -81,6 +81,16 @@ def decode_token(token: str | None, kind: str) -> str | None:
     raise InvalidInput(f"page token {token[:40]!r} is not one this listing gave out")
 
 
+def refuse_if_renaming(data: Mapping[str, Any]) -> None:
+    """`Conflict` for a write to a model, or a version of one, that is being renamed."""
+    target = data.get("renaming_to")
+    if target is not None:
+        raise Conflict(
+            f"model '{data.get('model', data.get('name'))}' is being renamed to '{target}'; "
+            "write to the new name once the rename is done"
+        )
+
+
 def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
 
@@ -135,7 +145,7 @@ class RegistryBase:
 
     def _model_doc(self, name: ModelName) -> tuple[Model, Document]:
         doc = self._repo.get(model_key(name))
-        if doc is None or doc.data.get("deleting"):
+        if doc is None or doc.data.get("deleting") or doc.data.get("renaming_from"):
             raise NotFound(f"{describe(name)} does not exist")
         return from_document(doc.data, Model), doc
 
@@ -155,6 +165,7 @@ class RegistryBase:
             data = {**doc.data, "deleting": True}
             if doc.data.get("deleting"):
                 return data
+            refuse_if_renaming(doc.data)
             try:
                 self._repo.compare_and_swap(key, data, doc.etag)
             except Conflict:
@@ -220,6 +231,7 @@ class RegistryBase:
         """
         for attempt in range(CAS_ATTEMPTS):
             current, doc = load()
+            refuse_if_renaming(doc.data)
             updated = change(current)
             if updated == current:
                 return current

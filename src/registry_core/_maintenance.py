@@ -1,20 +1,22 @@
 """``fsck``: find and repair what a crash or an interrupted delete left behind.
 
-Every multi-step change in the Registry writes its intent first (``deleting``) or orders
-its steps so that a crash leaves only invisible leftovers: half-deleted models and
-versions, blobs that no manifest lists, metric documents of vanished versions, and the
-backend's temporary files. `fsck` lists them and, with ``repair=True``, removes them.
-A manifest entry whose blob is missing cannot be repaired (the bytes are gone); it is
-reported.
+Every multi-step change in the Registry writes its intent first (``deleting``,
+``renaming_to``) or orders its steps so that a crash leaves only invisible leftovers:
+half-deleted models and versions, half-renamed models, blobs that no manifest lists,
+metric documents of vanished versions, and the backend's temporary files. `fsck` lists
+them and, with ``repair=True``, removes them. A manifest entry whose blob is missing
+cannot be repaired (the bytes are gone); it is reported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from registry_core._base import RegistryBase
+from registry_core._base import model_key
+from registry_core._rename import RENAMING_FROM, RENAMING_TO, RenameMixin
 from registry_core.names import ModelName
 from registry_core.permissions import Action
 
@@ -36,7 +38,7 @@ class FsckReport:
         return not self.problems
 
 
-class MaintenanceMixin(RegistryBase):
+class MaintenanceMixin(RenameMixin):
     """Consistency checks over the whole registry."""
 
     def fsck(self, *, repair: bool = False) -> FsckReport:
@@ -62,6 +64,8 @@ class MaintenanceMixin(RegistryBase):
             for _, version in versions:  # its blobs are listed, not orphans, even if deleting
                 package = f"{version['model']}/{version['version']}"
                 listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
+            if self._check_rename(name, model, found):
+                continue
             if model.get("deleting"):
                 found(
                     f"model '{name}' was half-deleted", lambda n=name: self._finish_model_delete(n)
@@ -84,6 +88,26 @@ class MaintenanceMixin(RegistryBase):
                 found(f"blob '{blob}' is in no manifest", lambda b=blob: self._repo.delete_blobs(b))
         self._check_temp_files(found)
         return FsckReport(tuple(problems), tuple(repaired))
+
+    def _check_rename(self, name: ModelName, model: Mapping[str, Any], found: Any) -> bool:
+        """Report (and finish) a rename interrupted half-way; True if ``name`` is in one."""
+        if model.get(RENAMING_TO):
+            target = ModelName.parse(str(model[RENAMING_TO]))
+            found(
+                f"model '{name}' was half-renamed to '{target}'",
+                lambda: self._finish_rename(name, target),
+            )
+            return True
+        if not model.get(RENAMING_FROM):
+            return False
+        current = self._repo.get(model_key(name))  # a repair above may have finished it
+        if current is None or not current.data.get(RENAMING_FROM):
+            return True
+        source = ModelName.parse(str(model[RENAMING_FROM]))
+        held = self._repo.get(model_key(source))
+        if held is None or held.data.get(RENAMING_TO) != name.value:
+            found(f"model '{name}' holds its name for a rename from '{source}' that never ran")
+        return True  # otherwise reported, and repaired, under the source's name
 
     def _check_temp_files(self, found: Any) -> None:
         temp_files = getattr(self._repo, "temp_files", None)

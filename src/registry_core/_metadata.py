@@ -15,6 +15,7 @@ from registry_core._base import (
     describe,
     parse_name,
     parse_version,
+    refuse_if_renaming,
 )
 from registry_core.ci import CIJob
 from registry_core.convert import SCHEMA, dump_float, dump_time, load_float, load_time
@@ -111,7 +112,8 @@ class MetadataMixin(RegistryBase):
         else:
             points = list(metrics)
         checked = [_checked_metric(p) for p in points]
-        entity = self._version_doc(parse_name(model), parse_version(version))[0]
+        entity, doc = self._version_doc(parse_name(model), parse_version(version))
+        refuse_if_renaming(doc.data)
         if checked:
             rows = [[p.key, dump_float(p.value), p.step, dump_time(p.timestamp)] for p in checked]
             key = ("metrics", entity.model.key, entity.version.precedence_key)

@@ -15,6 +15,7 @@ from registry_core._base import (
     model_key,
     parse_name,
     parse_version,
+    refuse_if_renaming,
     version_key,
 )
 from registry_core.ci import CIJob
@@ -73,7 +74,9 @@ class VersionsMixin(RegistryBase):
         if version is not None and prerelease is not None:
             raise InvalidVersion("prerelease goes with bump; put it in the version itself")
         for _attempt in range(32):
-            name = self._model_doc(name)[0].name  # the stored spelling, for the package path
+            found, doc = self._model_doc(name)
+            refuse_if_renaming(doc.data)
+            name = found.name  # the stored spelling, for the package path
             target = (
                 parse_version(version)
                 if version is not None
@@ -112,6 +115,9 @@ class VersionsMixin(RegistryBase):
         if doc is None or doc.data.get("deleting"):
             self._repo.delete(version_key(name, version))
             raise NotFound(f"{describe(name)} was deleted while {version} was being created")
+        if doc.data.get("renaming_to"):
+            self._repo.delete(version_key(name, version))
+            refuse_if_renaming(doc.data)
 
     def _next(self, name: ModelName, bump: BumpPart | None, prerelease: str | None) -> Version:
         assert bump is not None

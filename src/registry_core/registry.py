@@ -30,6 +30,7 @@ from registry_core._base import (
 )
 from registry_core._maintenance import MaintenanceMixin
 from registry_core._metadata import MetadataMixin, checked_tags
+from registry_core._rename import RenameMixin
 from registry_core._tokens import TokensMixin
 from registry_core._versions import VersionsMixin, _check_page_size
 from registry_core.ci import CIJob
@@ -46,7 +47,9 @@ from registry_core.versions import BumpPart, Version
 __all__ = ["Draft", "Registry"]
 
 
-class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin, TokensMixin):
+class Registry(
+    VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin, RenameMixin, TokensMixin
+):
     """A model registry over ``repository``; see the module docstring."""
 
     def __init__(
@@ -138,7 +141,7 @@ class Registry(VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin, T
                 ("models",), after=after, starts_with=starts, limit=page_size + 1
             )
             for segment, doc in page:
-                if doc.data.get("deleting"):
+                if doc.data.get("deleting") or doc.data.get("renaming_from"):
                     after = segment
                     continue
                 if len(items) == page_size:

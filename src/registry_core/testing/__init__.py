@@ -30,12 +30,14 @@ from registry_core.testing.machine import RegistryStateMachine, StateMachineTest
 from registry_core.testing.marks import rebind
 from registry_core.testing.races import ProcessRaceTests
 from registry_core.testing.registry_tests import RegistryContractTests
+from registry_core.testing.rename_tests import RenameContractTests
 
 __all__ = [
     "ConformanceTests",
     "ProcessRaceTests",
     "RegistryContractTests",
     "RegistryStateMachine",
+    "RenameContractTests",
     "RepositoryContractTests",
     "RepositoryFixtures",
     "StateMachineTests",
@@ -45,6 +47,10 @@ __all__ = [
 
 
 class ConformanceTests(
-    RepositoryContractTests, RegistryContractTests, ProcessRaceTests, StateMachineTests
+    RepositoryContractTests,
+    RegistryContractTests,
+    RenameContractTests,
+    ProcessRaceTests,
+    StateMachineTests,
 ):
     """Every part of the suite in one base class."""
