@@ -36,7 +36,7 @@ _ENDPOINTS: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = [
     ("get", "/registered-models/get", "Get a registered model", {"name": _S}, ("name",)),
     ("patch", "/registered-models/update", "Change a registered model's description",
      {"name": _S, "description": _S}, ("name",)),
-    ("post", "/registered-models/rename", "Rename a registered model (not supported: 501)",
+    ("post", "/registered-models/rename", "Rename a registered model",
      {"name": _S, "new_name": _S}, ("name", "new_name")),
     ("delete", "/registered-models/delete", "Delete a registered model", {"name": _S}, ("name",)),
     ("get", "/registered-models/search", "Search registered models",

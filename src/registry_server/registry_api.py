@@ -79,14 +79,8 @@ def update_model(reg: Registry, call: Call) -> dict[str, Any]:
 
 
 def rename_model(reg: Registry, call: Call) -> dict[str, Any]:
-    model = reg.get_model(call.text("name"))
-    call.text("new_name")
-    raise ApiError(
-        501,
-        "NOT_IMPLEMENTED",
-        f"modelreg cannot rename model '{model.name}': its versions are stored under the "
-        "package name <model>/<version>; create a model with the new name instead",
-    )
+    model = reg.rename_model(call.text("name"), call.text("new_name"))
+    return {"registered_model": model_json(reg, model)}
 
 
 def delete_model(reg: Registry, call: Call) -> dict[str, Any]:

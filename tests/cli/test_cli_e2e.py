@@ -165,9 +165,15 @@ def test_a_model_version_from_draft_to_deletion(modelreg: Modelreg, workdir: Pat
     assert [v["version"] for v in listed_versions] == ["1.0.0"]
 
     assert modelreg("fsck").code == 0
-    modelreg("model", "delete", "fraud", expect=2)
-    modelreg("model", "delete", "fraud", "--yes")
+    modelreg("model", "create", "taken")
+    modelreg("model", "rename", "fraud", "taken", expect=1)
+    assert modelreg("-q", "model", "rename", "fraud", "risk/fraud").out == "risk/fraud\n"
     modelreg("model", "show", "fraud", expect=1)
+    assert modelreg("verify", "risk/fraud", version).out.startswith("ok: risk/fraud/1.0.0")
+    modelreg("model", "delete", "taken", "--yes")
+    modelreg("model", "delete", "risk/fraud", expect=2)
+    modelreg("model", "delete", "risk/fraud", "--yes")
+    modelreg("model", "show", "risk/fraud", expect=1)
     assert modelreg("--json", "model", "list").json()["items"] == []
     assert modelreg("--json", "fsck", "--repair").json()["ok"] is True
 

@@ -41,15 +41,36 @@ def test_registered_model_lifecycle(client: Any, name: str) -> None:
     got = client.get_registered_model(name)
     assert (got.description, got.tags) == ("second", {"owner": "ana"})
 
-    with pytest.raises(MlflowException) as error:
-        client.rename_registered_model(name, name + "-renamed")
-    assert code_of(error) == "NOT_IMPLEMENTED"
-    assert "rename" in str(error.value)
-
     client.delete_registered_model(name)
     with pytest.raises(MlflowException) as error:
         client.get_registered_model(name)
     assert code_of(error) == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_rename_moves_versions_and_their_artifacts(client: Any, name: str, tmp_path: Path) -> None:
+    client.create_registered_model(name, description="d")
+    mv = client.create_model_version(name, "", tags={"gitlab.version": "1.0.0"})
+    client.log_artifacts(mv.run_id, str(_files(tmp_path / "src")))
+    client.log_metric(mv.run_id, "loss", 0.25)
+    client.set_terminated(mv.run_id)
+    client.set_registered_model_alias(name, "champion", 1)
+    client.create_registered_model(name + "-taken")
+    with pytest.raises(MlflowException) as error:
+        client.rename_registered_model(name, name + "-taken")
+    assert code_of(error) == "RESOURCE_ALREADY_EXISTS"
+
+    new = name + "-renamed"
+    client.rename_registered_model(name, new)
+    with pytest.raises(MlflowException) as error:
+        client.get_registered_model(name)
+    assert code_of(error) == "RESOURCE_DOES_NOT_EXIST"
+    assert client.get_registered_model(new).description == "d"
+    moved = client.get_model_version_by_alias(new, "champion")
+    assert (moved.version, moved.tags["modelreg.state"]) == ("1.0.0", "ready")
+    assert moved.source == f"mlflow-artifacts:/{new}/1.0.0"
+    assert client.get_run(moved.run_id).data.metrics == {"loss": 0.25}
+    out = Path(client.download_artifacts(moved.run_id, "sub/deeper", str(tmp_path / "out")))
+    assert (out / "b.bin").read_bytes() == bytes(range(256)) * 64
 
 
 def test_search_registered_models_filters_and_pages(client: Any, name: str) -> None:

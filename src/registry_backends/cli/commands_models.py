@@ -31,7 +31,7 @@ def register(subparsers: Subparsers) -> None:
     group = add_group(
         subparsers,
         "model",
-        summary="create, list, show, update and delete models",
+        summary="create, list, show, update, rename and delete models",
         examples=[
             "modelreg model create fraud --description 'Fraud detector'",
             "modelreg model list",
@@ -86,6 +86,20 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--description", metavar="D")
     p.add_argument("--tag", type=key_value, action="append", default=[], metavar="K=V")
     p.add_argument("--delete-tag", action="append", default=[], metavar="KEY")
+
+    p = add_command(
+        group,
+        "rename",
+        summary="give a model a new name; its versions and artifacts move with it",
+        examples=["modelreg model rename fraud risk/fraud"],
+        func=model_rename,
+        details="Artifacts are copied to the new package paths and verified, so this takes\n"
+        "time in proportion to their size. If it is interrupted, run it again (or\n"
+        "'modelreg fsck --repair') to finish; until then the model keeps its old name and\n"
+        "refuses writes.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("new_name", metavar="NEW_NAME")
 
     p = add_command(
         group,
@@ -174,6 +188,14 @@ def model_update(ctx: Context) -> int:
     for key in a.delete_tag:
         model = registry.delete_model_tag(a.name, key)
     ctx.out.done(model, f"updated model '{model.name}'")
+    return 0
+
+
+def model_rename(ctx: Context) -> int:
+    """Rename a model."""
+    a = ctx.args
+    model = ctx.registry.rename_model(a.name, a.new_name)
+    ctx.out.done(model, f"renamed model '{a.name}' to '{model.name}'", quiet_text=str(model.name))
     return 0
 
 
