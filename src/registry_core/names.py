@@ -7,6 +7,7 @@ naming the input and the rule it broke.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -122,6 +123,8 @@ class ModelName:
     @classmethod
     def parse(cls, text: str) -> ModelName:
         """Parse `text` as a model name, raising `InvalidName` if it breaks a rule."""
+        if type(text) is str and cls is ModelName:
+            return _parse_model_name(text)
         return cls(text)
 
     @property
@@ -163,3 +166,9 @@ class AliasName:
 
     def __str__(self) -> str:
         return self.value
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_model_name(text: str) -> ModelName:
+    """Names repeat in every document of a model: checked once, shared (they are frozen)."""
+    return ModelName(text)

@@ -82,6 +82,12 @@ def _ident_key(ident: str) -> str:
     return "-" + _num_key(ident) if ident.isdigit() else "." + ident.translate(_ESCAPE) + "-"
 
 
+def _key_of(major: str, minor: str, patch: str, pre: str | None) -> str:
+    """`Version.precedence_key` from the digits of each number and the prerelease."""
+    core = f"{_num_key(major)}.{_num_key(minor)}.{_num_key(patch)}"
+    return core + ("".join(map(_ident_key, pre.split("."))) if pre else "_")
+
+
 @attrs.frozen(eq=False, order=False, repr=False)
 class Version:
     """A strict SemVer 2.0.0 version, compared and hashed by SemVer precedence.
@@ -112,11 +118,8 @@ class Version:
         text = str(self)
         if len(text) > _MAX_LENGTH:
             raise InvalidVersion(f"{_show(text)} is longer than {_MAX_LENGTH} characters")
-        core = ".".join(_num_key(str(n)) for n in (self.major, self.minor, self.patch))
-        pre = self.prerelease
-        object.__setattr__(
-            self, "_key", core + ("".join(map(_ident_key, pre.split("."))) if pre else "_")
-        )
+        numbers = (str(self.major), str(self.minor), str(self.patch))
+        object.__setattr__(self, "_key", _key_of(*numbers, self.prerelease))
 
     @classmethod
     def parse(cls, text: str) -> Version:
@@ -130,7 +133,17 @@ class Version:
                 f"{_show(text)} is not a SemVer 2.0.0 version: {why or _diagnose(text)}"
             )
         major, minor, patch, prerelease, build = match.groups()
-        return cls(int(major), int(minor), int(patch), prerelease, build)
+        # The grammar and the length limit have checked what the constructor would check
+        # again; skipping that halves the cost of reading a version back from storage.
+        version = object.__new__(cls)
+        put = object.__setattr__
+        put(version, "major", int(major))
+        put(version, "minor", int(minor))
+        put(version, "patch", int(patch))
+        put(version, "prerelease", prerelease)
+        put(version, "build", build)
+        put(version, "_key", _key_of(major, minor, patch, prerelease))
+        return version
 
     @property
     def precedence_key(self) -> str:

@@ -174,7 +174,7 @@ class RenameContractTests(RepositoryFixtures):
     ) -> None:
         _fill(registry, "old")
         before = _snapshot(registry, "old")
-        crashing = Registry(_CrashOnSecondBlob(repo))  # type: ignore[arg-type]
+        crashing = Registry(_CrashOnSecondBlob(repo))
         with pytest.raises(RuntimeError, match="killed"):
             crashing.rename_model("old", "new")
         assert _snapshot(registry, "old") == before
