@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 
@@ -25,6 +25,9 @@ from registry_core.limits import check_key, check_metric_value, check_step, chec
 from registry_core.names import ModelName
 from registry_core.permissions import Action
 from registry_core.versions import Version
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _METRIC_PAGE = 500
 
@@ -111,11 +114,15 @@ class MetadataMixin(RegistryBase):
             points = [Metric(k, v, step, when) for k, v in metrics.items()]
         else:
             points = list(metrics)
-        checked = [_checked_metric(p) for p in points]
+        checked = _checked_metrics(points)
         entity, doc = self._version_doc(parse_name(model), parse_version(version))
         refuse_if_renaming(doc.data)
         if checked:
-            rows = [[p.key, dump_float(p.value), p.step, dump_time(p.timestamp)] for p in checked]
+            times: dict[dt.datetime, str] = {}  # a batch often shares one timestamp
+            rows = [
+                [p.key, dump_float(p.value), p.step, _memo(times, p.timestamp, dump_time)]
+                for p in checked
+            ]
             key = ("metrics", entity.model.key, entity.version.precedence_key)
             self._repo.put_if_absent(
                 (*key, _metric_id(self._now())), {"schema": SCHEMA, "points": rows}
@@ -181,12 +188,28 @@ class MetadataMixin(RegistryBase):
         )
 
 
-def _checked_metric(point: Metric) -> Metric:
-    if not isinstance(point, Metric):
-        raise InvalidInput(f"metrics must be Metric values, not {type(point).__name__}")
-    key = check_key("metric", point.key)
-    if not isinstance(point.timestamp, dt.datetime) or point.timestamp.tzinfo is None:
-        raise InvalidInput(f"metric {key!r} timestamp must be a timezone-aware datetime")
-    return Metric(
-        key, check_metric_value(key, point.value), check_step(key, point.step), point.timestamp
-    )
+def _checked_metrics(points: list[Metric]) -> list[Metric]:
+    """Every point checked; a point already right is kept as it is (batches are large)."""
+    keys: set[str] = set()  # a batch repeats a few keys many times
+    checked = []
+    for point in points:
+        if not isinstance(point, Metric):
+            raise InvalidInput(f"metrics must be Metric values, not {type(point).__name__}")
+        key = point.key
+        if type(key) is not str or key not in keys:
+            keys.add(check_key("metric", key))
+        when = point.timestamp
+        if not isinstance(when, dt.datetime) or when.tzinfo is None:
+            raise InvalidInput(f"metric {key!r} timestamp must be a timezone-aware datetime")
+        value = check_metric_value(key, point.value)
+        step = check_step(key, point.step)
+        same = value is point.value and step is point.step
+        checked.append(point if same else Metric(key, value, step, when))
+    return checked
+
+
+def _memo(seen: dict[K, V], key: K, make: Callable[[K], V]) -> V:
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = make(key)
+    return found
