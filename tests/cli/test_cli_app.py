@@ -35,7 +35,7 @@ COMMANDS = sorted(" ".join(path) for path in command_paths())
 
 
 TREE = {
-    "model": "create list show update delete",
+    "model": "create list show update rename delete",
     "version": "create list show update link-ci publish fail deprecate undeprecate yank delete "
     "latest resolve",
     "artifact": "upload list download cat delete log",
