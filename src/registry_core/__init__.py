@@ -31,7 +31,7 @@ from registry_core.memory import MemoryRepository
 from registry_core.names import AliasName, ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Action, Actor, Role, Settings, Visibility, authorize
-from registry_core.protocol import BlobWriter, Document, Key, Repository
+from registry_core.protocol import BlobWriter, Document, Key, Repository, TransactionalRepository
 from registry_core.registry import Draft, Registry
 from registry_core.versions import Range, Version
 
@@ -73,6 +73,7 @@ __all__ = [
     "Role",
     "SchemaError",
     "TokenInfo",
+    "TransactionalRepository",
     "Settings",
     "Verification",
     "Version",

@@ -143,14 +143,28 @@ class RegistryBase:
 
     # -- loading --------------------------------------------------------------------------
 
-    def _model_doc(self, name: ModelName) -> tuple[Model, Document]:
-        doc = self._repo.get(model_key(name))
+    def _holding(self) -> bool:
+        """Whether `_get` with ``hold`` keeps what it read unchanged until the operation's
+        transaction ends (the backend has ``get_locked``)."""
+        return hasattr(self._repo, "get_locked")
+
+    def _get(self, key: Key, *, hold: bool = False) -> Document | None:
+        """The document at ``key``; with ``hold``, locked against other writers for the
+        rest of the transaction where the backend can (see `_holding`)."""
+        if hold and self._holding():
+            return self._repo.get_locked(key)  # type: ignore[attr-defined,no-any-return]
+        return self._repo.get(key)
+
+    def _model_doc(self, name: ModelName, *, hold: bool = False) -> tuple[Model, Document]:
+        doc = self._get(model_key(name), hold=hold)
         if doc is None or doc.data.get("deleting") or doc.data.get("renaming_from"):
             raise NotFound(f"{describe(name)} does not exist")
         return from_document(doc.data, Model), doc
 
-    def _version_doc(self, name: ModelName, version: Version) -> tuple[ModelVersion, Document]:
-        doc = self._repo.get(version_key(name, version))
+    def _version_doc(
+        self, name: ModelName, version: Version, *, hold: bool = False
+    ) -> tuple[ModelVersion, Document]:
+        doc = self._get(version_key(name, version), hold=hold)
         if doc is None or doc.data.get("deleting"):
             self._model_doc(name)  # a missing model says so, rather than the version
             raise NotFound(f"{describe(name, version)} does not exist")

@@ -115,7 +115,8 @@ class MetadataMixin(RegistryBase):
         else:
             points = list(metrics)
         checked = _checked_metrics(points)
-        entity, doc = self._version_doc(parse_name(model), parse_version(version))
+        # held: a rename freezing the version waits for this batch, and copies it
+        entity, doc = self._version_doc(parse_name(model), parse_version(version), hold=True)
         refuse_if_renaming(doc.data)
         if checked:
             times: dict[dt.datetime, str] = {}  # a batch often shares one timestamp

@@ -74,7 +74,7 @@ class VersionsMixin(RegistryBase):
         if version is not None and prerelease is not None:
             raise InvalidVersion("prerelease goes with bump; put it in the version itself")
         for _attempt in range(32):
-            found, doc = self._model_doc(name)
+            found, doc = self._model_doc(name, hold=True)
             refuse_if_renaming(doc.data)
             name = found.name  # the stored spelling, for the package path
             target = (
@@ -105,7 +105,8 @@ class VersionsMixin(RegistryBase):
                     continue  # another bump took it: bump again from the new highest
                 held = "" if existing is None else f" (as '{existing.data.get('version')}')"
                 raise AlreadyExists(f"{describe(name, target)} already exists{held}") from None
-            self._check_model_alive(name, target)
+            if not self._holding():  # else no delete or rename could come between
+                self._check_model_alive(name, target)
             return entity
         raise AlreadyExists(f"could not find a free version to bump to in {describe(name)}")
 

@@ -13,16 +13,21 @@ names, table rows) and must give back the last segment's plain string order in
 Blobs hold artifact bytes under the package path ``<model>/<version>/<artifact path>``.
 A blob is written through a `BlobWriter`, is invisible until ``commit()``, and
 ``commit()`` replaces any blob at that name atomically.
+
+A backend with transactions also implements `TransactionalRepository`: the Registry then
+runs each mutating operation in one ``transaction()`` and reads what the operation depends
+on with ``get_locked``, which spares it the re-checks a store without locks needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["BlobWriter", "Document", "Key", "Repository"]
+__all__ = ["BlobWriter", "Document", "Key", "Repository", "TransactionalRepository"]
 
 Key = tuple[str, ...]
 
@@ -106,3 +111,17 @@ class Repository(Protocol):
 
     def list_blobs(self, prefix: str) -> Iterator[str]:
         """Names of the blobs under ``prefix + '/'`` (every blob for ``""``), any order."""
+
+
+@runtime_checkable
+class TransactionalRepository(Repository, Protocol):
+    """A `Repository` whose writes can be grouped into transactions (the SQL backend)."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """One transaction for the calling thread's calls until the block ends; nested
+        blocks join the outer one. Commits when the outermost block ends normally, rolls
+        back when it raises."""
+
+    def get_locked(self, key: Key) -> Document | None:
+        """Like `get`, inside `transaction` only, and no other writer may change or delete
+        the document until the transaction ends (their writes wait for it)."""

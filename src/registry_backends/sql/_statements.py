@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from registry_backends.sql import schema as s
 
-__all__ = ["PROJECTED", "find_id", "get_row", "key_params", "level", "swap"]
+__all__ = ["PROJECTED", "find_id", "get_row", "get_row_locked", "key_params", "level", "swap"]
 
 #: Root columns filled from the document (besides the key, ``rev`` and ``doc``).
 PROJECTED: dict[str, tuple[str, ...]] = {
@@ -45,6 +45,12 @@ def get_row(table: sa.Table) -> sa.Select:  # type: ignore[type-arg]
     return sa.select(table.c.id, table.c.rev, table.c.doc).where(
         *_key_clause(table, _KEYS[table.name])
     )
+
+
+@functools.cache
+def get_row_locked(table: sa.Table) -> sa.Select:  # type: ignore[type-arg]
+    """`get_row` with a shared row lock (``FOR SHARE``; SQLite's write lock covers it)."""
+    return get_row(table).with_for_update(read=True)
 
 
 @functools.cache

@@ -42,7 +42,14 @@ from registry_backends.sql._keys import (
 from registry_backends.sql._project import project_columns
 from registry_backends.sql._rows import RowWriter
 from registry_backends.sql._session import Sessions
-from registry_backends.sql._statements import find_id, get_row, key_params, level, swap
+from registry_backends.sql._statements import (
+    find_id,
+    get_row,
+    get_row_locked,
+    key_params,
+    level,
+    swap,
+)
 from registry_core.errors import AlreadyExists, BackendError, Conflict, InvalidInput, NotFound
 from registry_core.protocol import BlobWriter, Document, Key
 
@@ -138,6 +145,20 @@ class SqlRepository:
         if where is None:
             return None
         rows = self._read("reading a document", get_row(where.table), key_params(where.where))
+        return _load(_show(key), rows[0][2], rows[0][0], rows[0][1]) if rows else None
+
+    def get_locked(self, key: Key) -> Document | None:
+        """`get`, and the row stays as read until the transaction ends: ``SELECT ... FOR
+        SHARE`` on PostgreSQL, ``LOCK IN SHARE MODE`` on MySQL/MariaDB, and on SQLite the
+        transaction's write lock (``BEGIN IMMEDIATE``) already keeps every writer out."""
+        if not self._sessions.in_transaction:
+            raise BackendError("get_locked holds a row for a transaction: call it inside one")
+        where = locate(key)
+        if where is None:
+            return None
+        rows = self._read(
+            "reading a document", get_row_locked(where.table), key_params(where.where)
+        )
         return _load(_show(key), rows[0][2], rows[0][0], rows[0][1]) if rows else None
 
     def put_if_absent(self, key: Key, data: Mapping[str, Any]) -> str:

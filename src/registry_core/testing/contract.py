@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from registry_core.errors import AlreadyExists, Conflict, NotFound
-from registry_core.protocol import Repository
+from registry_core.protocol import Repository, TransactionalRepository
 from registry_core.testing.fixtures import RepositoryFixtures
 
 __all__ = ["RepositoryContractTests", "run_threads"]
@@ -221,3 +221,31 @@ class RepositoryContractTests(RepositoryFixtures):
         assert all(isinstance(r, int) for r in results), results
         doc = repo.get(key)
         assert doc is not None and doc.data["n"] == THREADS * per_thread
+
+    def test_a_locked_read_keeps_writers_waiting_until_the_transaction_ends(
+        self, repo: Repository
+    ) -> None:
+        if not isinstance(repo, TransactionalRepository) or not self.supports_threads:
+            pytest.skip("the repository has no transactions with locked reads")
+        key = ("models", "held")
+        etag = repo.put_if_absent(key, {"v": 1})
+        written = threading.Event()
+        outcome: list[object] = []
+
+        def write() -> None:
+            try:
+                outcome.append(repo.compare_and_swap(key, {"v": 2}, etag))
+            except Exception as error:  # judged below
+                outcome.append(error)
+            written.set()
+
+        writer = threading.Thread(target=write)
+        with repo.transaction():
+            held = repo.get_locked(key)
+            assert held is not None and held.data == {"v": 1}
+            writer.start()
+            assert not written.wait(0.5), f"a write got past the locked read: {outcome}"
+        writer.join(timeout=60)
+        assert written.is_set() and isinstance(outcome[0], str), outcome
+        doc = repo.get(key)
+        assert doc is not None and doc.data == {"v": 2}
