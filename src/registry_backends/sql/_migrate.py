@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from sqlalchemy import exc
 
 from registry_backends.sql import schema as s
 from registry_backends.sql._engine import WRITE_OPTION, Target, make_engine, parse_url
-from registry_backends.sql._errors import db_errors
+from registry_backends.sql._errors import db_errors, translate
 from registry_core.errors import InvalidInput, SchemaError
 
 __all__ = ["MIGRATIONS", "current_revision", "prepare", "upgrade"]
@@ -152,15 +154,37 @@ def _create_tables(conn: sa.Connection, target: Target) -> str | None:
     return revision
 
 
+#: How long openers of a new SQLite file keep retrying the switch to WAL.
+WAL_SWITCH_SECONDS = 30.0
+
+
 def _use_wal(engine: sa.Engine) -> None:
-    """Switch SQLite to WAL (persistent in the file), outside any transaction."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-    finally:
-        raw.close()
+    """Switch SQLite to WAL (persistent in the file), outside any transaction.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once
+    (no busy handler) while another opener is reading it: retried with a growing pause.
+    """
+    busy = engine.dialect.loaded_dbapi.OperationalError
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    pause = 0.002
+    while True:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute("PRAGMA journal_mode")
+                if str((cursor.fetchone() or ("",))[0]).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                return
+            except busy as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise translate(error, "switching the database to WAL") from error
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.2)
 
 
 def _run_alembic(engine: sa.Engine, target: Target, revision: str) -> None:
