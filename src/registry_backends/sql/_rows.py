@@ -53,6 +53,7 @@ class RowWriter:
         self._delete_returning = bool(dialect.delete_returning)
         self._inserts: dict[str, str] = {}
         self._creates: dict[str, sa.Executable] = {}
+        self._combined: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     def insert_if_absent(
         self, conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]
@@ -68,6 +69,69 @@ class RowWriter:
             return int(result.lastrowid) if result.rowcount == 1 else None
         found = conn.execute(statement, values).scalar()
         return None if found is None else int(found)
+
+    def create(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        values: Mapping[str, Any],
+        data: Mapping[str, Any],
+    ) -> int | None:
+        """Insert a root row and its child rows; the new id, or None when the key exists.
+
+        On PostgreSQL, a root with few child rows goes in as one statement (the children
+        unnested from arrays in data-modifying CTEs): one round trip instead of one per
+        child table. Larger batches take `insert_if_absent` and COPY.
+        """
+        if self._copy:
+            children = project_children(table.name, data, 0)
+            if all(len(rows) <= COPY_FROM for _, rows in children):
+                return self._create_in_one(conn, table, values, children)
+        row_id = self.insert_if_absent(conn, table, values)
+        if row_id is not None:
+            self.write_children(conn, table, row_id, data, replace=False)
+        return row_id
+
+    def _create_in_one(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        values: Mapping[str, Any],
+        children: list[tuple[sa.Table, list[tuple[Any, ...]]]],
+    ) -> int | None:
+        present = tuple(child for child, rows in children if rows)
+        columns = tuple(values)
+        shape = (table.name, columns, tuple(child.name for child in present))
+        sql = self._combined.get(shape)
+        if sql is None:
+            sql = self._combined[shape] = self._combined_sql(table, columns, present)
+        params: dict[str, Any] = {f"r{i}": values[c] for i, c in enumerate(columns)}
+        for n, (child, rows) in enumerate((c, r) for c, r in children if r):
+            for i in range(len(CHILD_COLUMNS[child.name])):
+                params[f"c{n}_{i}"] = [row[i + 1] for row in rows]
+        found = conn.exec_driver_sql(sql, params).scalar()
+        return None if found is None else int(found)
+
+    def _combined_sql(
+        self, table: sa.Table, columns: tuple[str, ...], children: tuple[sa.Table, ...]
+    ) -> str:
+        q = self._quote
+        parts = [
+            f"root AS (INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES ({', '.join(f'%(r{i})s' for i in range(len(columns)))}) "
+            "ON CONFLICT DO NOTHING RETURNING id)"
+        ]
+        fk = CHILDREN[table.name][0]
+        for n, child in enumerate(children):
+            names = CHILD_COLUMNS[child.name]
+            arrays = ", ".join(
+                f"%(c{n}_{i})s::{_pg_type(child.c[c])}[]" for i, c in enumerate(names)
+            )
+            parts.append(
+                f"c{n} AS (INSERT INTO {q(child.name)} ({q(fk)}, {', '.join(map(q, names))}) "
+                f"SELECT root.id, u.* FROM root, unnest({arrays}) AS u)"
+            )
+        return f"WITH {', '.join(parts)} SELECT id FROM root"
 
     def _create_statement(self, table: sa.Table) -> sa.Executable:
         if self._name in ("mysql", "mariadb"):

@@ -171,10 +171,9 @@ class SqlRepository:
             "doc": _dump(data),
         }
         with self._use(f"creating {_show(key)!r}", write=True) as conn:
-            row_id = self._rows.insert_if_absent(conn, table, values)
-            if row_id is None:
-                raise AlreadyExists(f"document {_show(key)!r} already exists")
-            self._rows.write_children(conn, table, row_id, data, replace=False)
+            row_id = self._rows.create(conn, table, values, data)
+        if row_id is None:
+            raise AlreadyExists(f"document {_show(key)!r} already exists")
         return f"{row_id}.1"
 
     def compare_and_swap(self, key: Key, data: Mapping[str, Any], etag: str) -> str:
