@@ -6,11 +6,15 @@
 
 Each side gets a fresh database of the same kind (two files in a temp folder, or two new
 PostgreSQL databases made through ``--postgres-url``, default ``$MODELREG_TEST_POSTGRES_URL``,
-dropped at the end), and runs the same workload in a freshly spawned interpreter of its
-own, MLflow first: its model-registry and tracking ``SqlAlchemyStore`` as MLflow sets
-them up, and ``Registry(open_sql(url))``. Figures are printed for both with the ratio and
-PASS/FAIL against the goal, then one JSON document. MLflow is not a dependency of modelreg:
-install ``mlflow-skinny`` (or ``mlflow``) to run this. Progress goes to stderr.
+dropped at the end) and a freshly spawned interpreter of its own: MLflow's model-registry
+and tracking ``SqlAlchemyStore`` as MLflow sets them up, and ``Registry(open_sql(url))``.
+Both run at once but never together: each phase is cut into blocks (10 for creates, gets
+and single metrics; rounds for latest and batches) that the two sides take in turns, the
+first mover alternating, so that a shared machine's load (another job, the database's
+checkpoint after the other side's writes) hits both alike. Figures are printed for both
+with the ratio and PASS/FAIL against the goal, then one JSON document. MLflow is not a
+dependency of modelreg: install ``mlflow-skinny`` (or ``mlflow``) to run this. Progress
+goes to stderr.
 
 What is timed (``time.perf_counter``): N creates of one model (3 tags each; modelreg also
 publishes each version, timed apart, since only ready versions count as latest); 300 gets
@@ -46,6 +50,7 @@ MAIN = "bench-model"
 TAGS = {"framework": "sklearn", "team": "fraud", "dataset": "cards-2026-11"}
 BATCH = 1_000  # MLflow's log_batch takes at most 1,000 metrics
 PAGE_BUDGET = 120.0  # s; MLflow's offset paging on PostgreSQL can take far longer
+BLOCKS = 10  # creates, gets and single metrics: blocks taken in turns by the two sides
 ROUNDS = 5  # batched metrics: the median of 5 rounds of 10 batches (the machine is shared)
 
 
@@ -229,100 +234,208 @@ class ModelregSide:
 # -- the workload ---------------------------------------------------------------------------
 
 
-def measure(side: MlflowSide | ModelregSide, versions: int, metrics: int) -> dict[str, Any]:
-    """Every figure of one side, in the order the workload runs."""
-    out: dict[str, Any] = {"create_s": 0.0}
-    note(f"{side.name}: creating {versions} versions")
-    side.add_model(MAIN)
-    for i in range(versions):
-        out["create_s"] += timed(lambda i=i: side.create(i))
-        if isinstance(side, ModelregSide):
-            side.publish(i)  # timed apart: latest needs ready versions
-    out["create_rate"] = versions / out["create_s"]
-    if isinstance(side, ModelregSide):
-        out["publish_rate"] = versions / side.publish_seconds
-    out["latest"] = _latest(side, versions)
-    rng = random.Random(7)
-    picks = [rng.randrange(versions) for _ in range(300)]
-    note(f"{side.name}: reading single versions, then paging through all of them by 100")
-    out["get"] = statistics.median([timed(lambda i=i: side.get(i)) for i in picks])
-    out["page"], out["page_seen"] = _page(side, versions)
-    note(f"{side.name}: {metrics} single metrics, {ROUNDS} rounds of {10 * BATCH} batched points")
-    out["log_metric"] = metrics / timed(lambda: _repeat(side.log_metric, metrics))
-    out["batched"] = statistics.median(
-        10 * BATCH / timed(lambda r=r: _repeat(side.log_batch, 10, BATCH, 10 * r))
-        for r in range(ROUNDS)
-    )
-    note(f"{side.name}: deleting the model with {versions} versions")
-    out["delete"] = timed(side.delete)
-    return out
+class Phases:
+    """The timed steps of the workload on one side; the conductor (`run`) calls them in
+    turns on both sides, so that the load of a shared machine hits both alike."""
 
+    def __init__(self, side: MlflowSide | ModelregSide, versions: int) -> None:
+        self.side = side
+        self.versions = versions
+        self.latest_models: dict[int, str] = {}
 
-def _latest(side: MlflowSide | ModelregSide, versions: int) -> dict[int, float]:
-    """Median seconds of "latest" on models of 100, 1,000 and 10,000 versions, timed in
-    turns, round after round, so that the load of a shared machine hits them alike."""
-    models = {count: f"bench-{count}" for count in CHECKPOINTS if count < versions}
-    for count, name in models.items():
-        note(f"{side.name}: a model of {count} versions for the latest comparison")
-        side.add_model(name)
-        for i in range(count):
-            side.create(i, name)
-            if isinstance(side, ModelregSide):
-                side.publish(i, name)
-    if versions in CHECKPOINTS:
-        models[versions] = MAIN
-    spent: dict[int, list[float]] = {count: [] for count in models}
-    rounds = 0
-    while rounds < 200 and (rounds < 3 or sum(map(sum, spent.values())) < 20):
+    def start(self) -> None:
+        self.side.add_model(MAIN)
+
+    def create_block(self, first: int, stop: int) -> tuple[float, float]:
+        """(create seconds, publish seconds) of versions ``first`` to ``stop - 1``."""
+        spent = published = 0.0
+        for i in range(first, stop):
+            spent += timed(lambda i=i: self.side.create(i))
+            if isinstance(self.side, ModelregSide):  # timed apart: latest needs ready ones
+                published += timed(lambda i=i: self.side.publish(i))
+        return spent, published
+
+    def latest_setup(self) -> list[int]:
+        """Models of 100 and 1,000 versions beside the main one (untimed); their sizes."""
+        models = {count: f"bench-{count}" for count in CHECKPOINTS if count < self.versions}
         for count, name in models.items():
-            spent[count].append(timed(lambda c=count, n=name: side.latest(n, c)))
-        rounds += 1
-    return {count: statistics.median(times) for count, times in spent.items()}
+            note(f"{self.side.name}: a model of {count} versions for the latest comparison")
+            self.side.add_model(name)
+            for i in range(count):
+                self.side.create(i, name)
+                if isinstance(self.side, ModelregSide):
+                    self.side.publish(i, name)
+        if self.versions in CHECKPOINTS:
+            models[self.versions] = MAIN
+        self.latest_models = models
+        return sorted(models)
 
+    def latest_round(self) -> dict[int, float]:
+        """One "latest" per model, after an untimed one: the first call of a turn runs on
+        caches the other side just cooled, which no model size should pay alone."""
+        first = next(iter(self.latest_models.items()))
+        self.side.latest(first[1], first[0])
+        return {
+            count: timed(lambda c=count, n=name: self.side.latest(n, c))
+            for count, name in self.latest_models.items()
+        }
 
-def _page(side: MlflowSide | ModelregSide, versions: int) -> tuple[float, int]:
-    """(seconds, versions seen): the median of up to 3 full passes, or, when a pass does
-    not finish within `PAGE_BUDGET` s, the time spent and how far it got (a lower bound)."""
-    spent = []
-    for _ in range(3):
+    def gets(self, picks: list[int]) -> list[float]:
+        return [timed(lambda i=i: self.side.get(i)) for i in picks]
+
+    def page_pass(self) -> tuple[float, int]:
+        """(seconds, versions seen) of one pass, stopped after `PAGE_BUDGET` s."""
         start = time.perf_counter()
-        seen = side.page_all(PAGE_BUDGET)
-        spent.append(time.perf_counter() - start)
-        if seen < versions:
-            return spent[-1], seen
-        if sum(spent) > 5:
-            break
-    return statistics.median(spent), versions
+        seen = self.side.page_all(PAGE_BUDGET)
+        return time.perf_counter() - start, seen
+
+    def log_metric_block(self, first: int, count: int) -> float:
+        return timed(lambda: _repeat(self.side.log_metric, count, 1, first))
+
+    def batched_round(self, round_: int) -> float:
+        return timed(lambda: _repeat(self.side.log_batch, 10, BATCH, 10 * round_))
+
+    def delete(self) -> float:
+        return timed(self.side.delete)
 
 
-def run_side(name: str, url: str, folder: str, versions: int, metrics: int) -> dict[str, Any]:
-    """One side in this process (the benchmark runs each side in a fresh interpreter, so
-    neither pays for the other's imports and garbage)."""
+def _worker(name: str, url: str, folder: str, versions: int, conn: Any) -> None:
+    """One side in a fresh interpreter (neither pays for the other's imports and garbage):
+    runs the `Phases` method each message names and sends back its result."""
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     side = MlflowSide(url, folder) if name == "mlflow" else ModelregSide(url)
+    phases = Phases(side, versions)
     try:
-        return measure(side, versions, metrics)
+        while (message := conn.recv()) is not None:
+            method, args = message
+            try:
+                conn.send(("ok", getattr(phases, method)(*args)))
+            except Exception as error:  # reported by the conductor
+                conn.send(("error", f"{name}: {method}{args}: {error!r}"))
     finally:
         side.close()
 
 
+class Side:
+    """The conductor's handle on one worker process."""
+
+    def __init__(self, name: str, url: str, folder: str, versions: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.name = name
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_worker, args=(name, url, folder, versions, theirs), daemon=True
+        )
+        self._process.start()
+
+    def __call__(self, method: str, *args: Any) -> Any:
+        self._conn.send((method, args))
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise RuntimeError(value)
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(None)
+        self._process.join(timeout=60)
+
+
+def in_turns(sides: list[Side], turn: int, method: str, *args: Any) -> list[Any]:
+    """``method`` on both sides, [MLflow, modelreg] results; who goes first alternates."""
+    order = sides if turn % 2 == 0 else sides[::-1]
+    results = {side.name: side(method, *args) for side in order}
+    return [results[side.name] for side in sides]
+
+
 def run(mlflow_url: str, our_url: str, folder: str, versions: int, metrics: int) -> dict[str, Any]:
-    """Both sides, one after the other, each in a spawned process; figures as [MLflow, ours]."""
-    sides = []
-    context = multiprocessing.get_context("spawn")
-    for name, url in (("mlflow", mlflow_url), ("modelreg", our_url)):
-        with context.Pool(1) as pool:
-            sides.append(pool.apply(run_side, (name, url, folder, versions, metrics)))
-    theirs, ours = sides
-    out: dict[str, Any] = {
-        key: [theirs[key], ours[key]]
-        for key in ("create_rate", "get", "page", "log_metric", "batched", "delete")
-    }
-    out["latest"] = {n: [theirs["latest"][n], ours["latest"][n]] for n in ours["latest"]}
-    out["page_seen"] = [theirs["page_seen"], ours["page_seen"]]
-    out["publish_rate"] = ours["publish_rate"]
+    """Both sides at once, each in a spawned process, every phase cut into blocks taken in
+    turns; figures as [MLflow, ours]."""
+    sides = [
+        Side("mlflow", mlflow_url, folder, versions),
+        Side("modelreg", our_url, folder, versions),
+    ]
+    try:
+        return _conduct(sides, versions, metrics)
+    finally:
+        for side in sides:
+            side.close()
+
+
+def _conduct(sides: list[Side], versions: int, metrics: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    in_turns(sides, 0, "start")
+    note(f"creating {versions} versions on each side, {BLOCKS} blocks in turns")
+    created = [[0.0, 0.0], [0.0, 0.0]]
+    edges = [versions * b // BLOCKS for b in range(BLOCKS + 1)]
+    for b in range(BLOCKS):
+        for s, (made, published) in enumerate(
+            in_turns(sides, b, "create_block", *edges[b : b + 2])
+        ):
+            created[s][0] += made
+            created[s][1] += published
+    out["create_rate"] = [versions / made for made, _ in created]
+    out["publish_rate"] = versions / created[1][1]
+
+    sizes = in_turns(sides, 0, "latest_setup")[0]
+    spent: list[dict[int, list[float]]] = [{n: [] for n in sizes} for _ in sides]
+    rounds, total = 0, 0.0
+    while rounds < 200 and (rounds < 3 or total < 40):
+        for s, found in enumerate(in_turns(sides, rounds, "latest_round")):
+            for n, seconds in found.items():
+                spent[s][n].append(seconds)
+                total += seconds
+        rounds += 1
+    out["latest"] = {n: [statistics.median(spent[s][n]) for s in range(2)] for n in sizes}
+
+    note("reading single versions, then paging through all of them by 100")
+    rng = random.Random(7)
+    picks = [rng.randrange(versions) for _ in range(300)]
+    times: list[list[float]] = [[], []]
+    for b in range(BLOCKS):
+        for s, found in enumerate(in_turns(sides, b, "gets", picks[b::BLOCKS])):
+            times[s].extend(found)
+    out["get"] = [statistics.median(t) for t in times]
+    out["page"], out["page_seen"] = _page(sides, versions)
+
+    note(f"{metrics} single metrics, {ROUNDS} rounds of {10 * BATCH} batched points")
+    single = [0.0, 0.0]
+    edges = [metrics * b // BLOCKS for b in range(BLOCKS + 1)]
+    for b in range(BLOCKS):
+        first, stop = edges[b : b + 2]
+        for s, seconds in enumerate(in_turns(sides, b, "log_metric_block", first, stop - first)):
+            single[s] += seconds
+    out["log_metric"] = [metrics / seconds for seconds in single]
+    rates: list[list[float]] = [[], []]
+    for r in range(ROUNDS):
+        for s, seconds in enumerate(in_turns(sides, r, "batched_round", r)):
+            rates[s].append(10 * BATCH / seconds)
+    out["batched"] = [statistics.median(found) for found in rates]
+    note(f"deleting the model with {versions} versions on each side")
+    out["delete"] = in_turns(sides, 0, "delete")
     return out
+
+
+def _page(sides: list[Side], versions: int) -> tuple[list[float], list[int]]:
+    """Per side: the median of up to 3 full passes, or, when a pass does not finish within
+    `PAGE_BUDGET` s, the time spent and how far it got (a lower bound)."""
+    spent: list[list[float]] = [[], []]
+    seen = [versions, versions]
+    going = [True, True]
+    for turn in range(3):
+        order = [0, 1] if turn % 2 == 0 else [1, 0]
+        for s in order:
+            if not going[s]:
+                continue
+            seconds, got = sides[s]("page_pass")
+            spent[s].append(seconds)
+            if got < versions:
+                seen[s], going[s] = got, False
+                spent[s] = [seconds]
+            elif sum(spent[s]) > 5:
+                going[s] = False
+    return [statistics.median(found) for found in spent], seen
 
 
 def _repeat(call: Callable[[int], None], count: int, stride: int = 1, first: int = 0) -> None:
