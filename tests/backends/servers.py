@@ -20,6 +20,7 @@ skip; elsewhere they skip and say how to install what they need.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import importlib
 import itertools
@@ -33,18 +34,28 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+from registry_backends.files import FilesRepository
+from registry_core.protocol import Repository
+from registry_core.testing import ConformanceTests
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 __all__ = [
+    "BUCKET",
+    "ObjectStoreConformance",
     "Proxy",
+    "fresh_url",
     "free_port",
+    "object_store_machine",
     "require",
     "start_fake_gcs",
     "start_moto",
@@ -345,3 +356,47 @@ def version_objects(
         yield f"{root}/{document_name(folder, key)}", json.dumps(body).encode()
         for marker in markers(folder, key):
             yield f"{root}/{marker}", b""
+
+
+# -- the conformance suite on a bucket ------------------------------------------------------
+
+BUCKET = "modelreg-tests"
+
+
+def fresh_url(scheme: str) -> str:
+    """A registry URL in a folder of its own in the test bucket."""
+    return f"{scheme}://{BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+def object_store_machine(max_examples: int, steps: int) -> settings:
+    """Stateful-test settings for a server where a request costs milliseconds."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+class ObjectStoreConformance(ConformanceTests):
+    """The conformance suite on a test server's bucket. A subclass names the URL
+    ``scheme``, the ``open_store`` (``open_s3``...) and the ``store_options`` it takes for an
+    endpoint (both as staticmethods: child processes get them pickled), and sets
+    ``endpoint`` in an autouse fixture."""
+
+    supports_processes = True
+    scheme: str
+    endpoint: str
+    open_store: Callable[..., FilesRepository]
+    store_options: Callable[[str], dict[str, Any]]
+
+    def make_repository(self) -> FilesRepository:
+        return type(self).open_store(
+            fresh_url(self.scheme), **type(self).store_options(self.endpoint)
+        )
+
+    def repository_opener(self, repository: Repository) -> functools.partial[FilesRepository]:
+        assert isinstance(repository, FilesRepository)
+        return functools.partial(
+            type(self).open_store, repository.root, **type(self).store_options(self.endpoint)
+        )

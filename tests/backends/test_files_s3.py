@@ -3,7 +3,6 @@ an object store shows (request counts, retries, multipart uploads, URLs, credent
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -19,9 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from servers import FAULTS, S3_CREDENTIALS, Proxy, free_port, require, version_objects
+from servers import (
+    BUCKET,
+    FAULTS,
+    S3_CREDENTIALS,
+    ObjectStoreConformance,
+    Proxy,
+    free_port,
+    fresh_url,
+    object_store_machine,
+    require,
+    version_objects,
+)
 
 require("s3fs", "moto", "flask", extra="s3")
 
@@ -38,9 +48,6 @@ from registry_core.errors import (  # noqa: E402
     InvalidInput,
 )
 from registry_core.protocol import Repository  # noqa: E402
-from registry_core.testing import ConformanceTests  # noqa: E402
-
-BUCKET = "modelreg-tests"
 
 
 @pytest.fixture(scope="session")
@@ -59,30 +66,19 @@ def _options(endpoint: str, **extra: Any) -> dict[str, Any]:
 
 
 def _fresh_url() -> str:
-    return f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
+    return fresh_url("s3")
 
 
-class TestS3Files(ConformanceTests):
-    supports_processes = True
+class TestS3Files(ObjectStoreConformance):
+    scheme = "s3"
+    open_store = staticmethod(open_s3)
+    store_options = staticmethod(_options)
     # Requests to a local HTTP server cost milliseconds: sized to keep this file under 3 min.
-    state_machine_settings = settings(
-        max_examples=10,
-        stateful_step_count=20,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    state_machine_settings = object_store_machine(max_examples=10, steps=20)
 
     @pytest.fixture(autouse=True)
-    def _server(self, s3_endpoint: str) -> Iterator[None]:
+    def _server(self, s3_endpoint: str) -> None:
         self.endpoint = s3_endpoint
-        yield
-
-    def make_repository(self) -> FilesRepository:
-        return open_s3(_fresh_url(), **_options(self.endpoint))
-
-    def repository_opener(self, repository: Repository) -> functools.partial[FilesRepository]:
-        assert isinstance(repository, FilesRepository)
-        return functools.partial(open_s3, repository.root, **_options(self.endpoint))
 
 
 # -- helpers ------------------------------------------------------------------------------
