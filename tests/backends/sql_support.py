@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core import Registry
-from registry_core.errors import BackendError, Conflict
+from registry_core.errors import AlreadyExists, BackendError, Conflict
 from registry_core.protocol import Repository
 from registry_core.testing import ConformanceTests
 
@@ -33,8 +33,7 @@ __all__ = [
     "ENV",
     "SqlConformance",
     "Server",
-    "check_a_dropped_connection_rolls_back_and_a_retry_succeeds",
-    "check_a_lost_compare_and_swap_retried_in_one_transaction_converges",
+    "ServerChecks",
     "fresh_repository",
     "recording_reads",
     "server_machine_settings",
@@ -206,56 +205,94 @@ def fresh_repository(kind: str) -> Iterator[tuple[SqlRepository, str]]:
         drop()
 
 
-def check_a_lost_compare_and_swap_retried_in_one_transaction_converges(
-    repo: SqlRepository,
-) -> None:
-    """READ COMMITTED: after losing to a committed writer, a re-read inside the same
-    transaction sees that write, so the Registry's retry loop converges. (Under MySQL's
-    default REPEATABLE READ the re-read would return the stale row forever.)"""
-    key = ("models", "m")
-    repo.put_if_absent(key, {"n": 0})
-    with repo.transaction():
-        first = repo.get(key)  # the transaction's first read: a snapshot under RR
-        assert first is not None
-        other = threading.Thread(target=repo.compare_and_swap, args=(key, {"n": 1}, first.etag))
-        other.start()
-        other.join(30)
-        with pytest.raises(Conflict):
-            repo.compare_and_swap(key, {"n": 2}, first.etag)
-        again = repo.get(key)
-        assert again is not None and again.data == {"n": 1}
-        repo.compare_and_swap(key, {"n": 2}, again.etag)
-    final = repo.get(key)
-    assert final is not None and final.data == {"n": 2}
+class ServerChecks:
+    """What a database server must show beyond the conformance suite, for one ``kind``:
+    a subclass names it, the query of a session's isolation level and what it answers
+    for READ COMMITTED, the query of a session's id, and how an admin ends a session."""
 
+    kind: str
+    isolation_query: str
+    read_committed: str
+    session_id_query: str
+    end_session_sql: str  # with a ``:session`` parameter
 
-def check_a_dropped_connection_rolls_back_and_a_retry_succeeds(
-    repo: SqlRepository, session_id: str, kill: Callable[[object], None]
-) -> None:
-    """Kill the transaction's server session from another connection halfway through
-    ``create_version`` (after the model was read and, where the version row and its tags
-    are two statements, after the version row): the version is not there afterwards,
-    and creating it again works."""
-    registry = Registry(repo)
-    registry.create_model("m")
-    # PostgreSQL writes the row and its tags in one statement (`RowWriter.create`)
-    step = "create" if repo.engine.dialect.name == "postgresql" else "write_children"
-    real = getattr(repo._rows, step)
+    @pytest.fixture
+    def server_repo(self) -> Iterator[SqlRepository]:
+        with fresh_repository(self.kind) as (repository, _):
+            yield repository
 
-    def killed_first(conn: sa.Connection, *args: object, **kwargs: object) -> object:
-        kill(conn.exec_driver_sql(session_id).scalar())
-        return real(conn, *args, **kwargs)
+    def test_transactions_are_read_committed(self, server_repo: SqlRepository) -> None:
+        with server_repo.transaction():
+            conn = server_repo._sessions._local.conn
+            assert conn is not None
+            level = conn.exec_driver_sql(self.isolation_query).scalar()
+        assert level == self.read_committed
 
-    setattr(repo._rows, step, killed_first)
-    try:
-        with pytest.raises(BackendError) as caught:
-            registry.create_version("m", "1.0.0", tags={"k": "v"})
-    finally:
-        delattr(repo._rows, step)
-    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
-    assert repo.get(("versions", "m", "11.10.10_")) is None
-    assert registry.create_version("m", "1.0.0", tags={"k": "v"}).tags == {"k": "v"}
-    assert tables_of(repo)["version_tags"] == [("k", "v")]
+    def test_a_lost_compare_and_swap_retried_in_one_transaction_converges(
+        self, server_repo: SqlRepository
+    ) -> None:
+        """READ COMMITTED: after losing to a committed writer, a re-read inside the same
+        transaction sees that write, so the Registry's retry loop converges. (Under MySQL's
+        default REPEATABLE READ the re-read would return the stale row forever.)"""
+        repo = server_repo
+        key = ("models", "m")
+        repo.put_if_absent(key, {"n": 0})
+        with repo.transaction():
+            first = repo.get(key)  # the transaction's first read: a snapshot under RR
+            assert first is not None
+            other = threading.Thread(target=repo.compare_and_swap, args=(key, {"n": 1}, first.etag))
+            other.start()
+            other.join(30)
+            with pytest.raises(Conflict):
+                repo.compare_and_swap(key, {"n": 2}, first.etag)
+            again = repo.get(key)
+            assert again is not None and again.data == {"n": 1}
+            repo.compare_and_swap(key, {"n": 2}, again.etag)
+        final = repo.get(key)
+        assert final is not None and final.data == {"n": 2}
+
+    def test_a_duplicate_create_leaves_the_transaction_usable(
+        self, server_repo: SqlRepository
+    ) -> None:
+        repo = server_repo
+        with repo.transaction():
+            repo.put_if_absent(("models", "a"), {"v": 1})
+            with pytest.raises(AlreadyExists):
+                repo.put_if_absent(("models", "a"), {"v": 2})
+            repo.put_if_absent(("models", "b"), {"v": 1})  # no "transaction is aborted"
+        assert [s for s, _ in repo.list_page(("models",))] == ["a", "b"]
+
+    def test_a_dropped_connection_rolls_back_and_a_retry_succeeds(
+        self, server_repo: SqlRepository
+    ) -> None:
+        """Kill the transaction's server session from another connection halfway through
+        ``create_version`` (after the model was read and, where the version row and its
+        tags are two statements, after the version row): the version is not there
+        afterwards, and creating it again works."""
+        repo = server_repo
+        admin = server(self.kind).admin
+        registry = Registry(repo)
+        registry.create_model("m")
+        # PostgreSQL writes the row and its tags in one statement (`RowWriter.create`)
+        step = "create" if self.kind == "postgresql" else "write_children"
+        real = getattr(repo._rows, step)
+
+        def killed_first(conn: sa.Connection, *args: object, **kwargs: object) -> object:
+            session = conn.exec_driver_sql(self.session_id_query).scalar()
+            with admin.connect() as other:
+                other.execute(sa.text(self.end_session_sql), {"session": session})
+            return real(conn, *args, **kwargs)
+
+        setattr(repo._rows, step, killed_first)
+        try:
+            with pytest.raises(BackendError) as caught:
+                registry.create_version("m", "1.0.0", tags={"k": "v"})
+        finally:
+            delattr(repo._rows, step)
+        assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+        assert repo.get(("versions", "m", "11.10.10_")) is None
+        assert registry.create_version("m", "1.0.0", tags={"k": "v"}).tags == {"k": "v"}
+        assert tables_of(repo)["version_tags"] == [("k", "v")]
 
 
 def recording_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:

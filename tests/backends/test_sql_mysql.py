@@ -13,16 +13,14 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from sql_support import (
+    ServerChecks,
     SqlConformance,
-    check_a_dropped_connection_rolls_back_and_a_retry_succeeds,
-    check_a_lost_compare_and_swap_retried_in_one_transaction_converges,
     fresh_repository,
-    server,
     server_machine_settings,
 )
 
 from registry_backends.sql import SqlRepository, open_sql
-from registry_core.errors import AlreadyExists, BackendError
+from registry_core.errors import BackendError
 
 KIND = "mysql"
 
@@ -30,6 +28,14 @@ KIND = "mysql"
 class TestMysql(SqlConformance):
     kind = KIND
     state_machine_settings = server_machine_settings()
+
+
+class TestMysqlServer(ServerChecks):
+    kind = KIND
+    isolation_query = "SELECT @@SESSION.tx_isolation"
+    read_committed = "READ-COMMITTED"
+    session_id_query = "SELECT CONNECTION_ID()"
+    end_session_sql = "KILL :session"
 
 
 @pytest.fixture
@@ -41,37 +47,6 @@ def fresh() -> Iterator[tuple[SqlRepository, str]]:
 @pytest.fixture
 def my(fresh: tuple[SqlRepository, str]) -> SqlRepository:
     return fresh[0]
-
-
-def test_transactions_are_read_committed(my: SqlRepository) -> None:
-    with my.transaction():
-        conn = my._sessions._local.conn
-        assert conn is not None
-        level = conn.exec_driver_sql("SELECT @@SESSION.tx_isolation").scalar()
-    assert level == "READ-COMMITTED"
-
-
-def test_a_lost_compare_and_swap_retried_in_one_transaction_converges(my: SqlRepository) -> None:
-    check_a_lost_compare_and_swap_retried_in_one_transaction_converges(my)
-
-
-def test_a_duplicate_create_leaves_the_transaction_usable(my: SqlRepository) -> None:
-    with my.transaction():
-        my.put_if_absent(("models", "a"), {"v": 1})
-        with pytest.raises(AlreadyExists):
-            my.put_if_absent(("models", "a"), {"v": 2})
-        my.put_if_absent(("models", "b"), {"v": 1})
-    assert [s for s, _ in my.list_page(("models",))] == ["a", "b"]
-
-
-def test_a_dropped_connection_rolls_back_and_a_retry_succeeds(my: SqlRepository) -> None:
-    admin = server(KIND).admin
-
-    def kill(connection_id: object) -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"KILL {int(str(connection_id))}")
-
-    check_a_dropped_connection_rolls_back_and_a_retry_succeeds(my, "SELECT CONNECTION_ID()", kill)
 
 
 def test_keys_compare_as_bytes_without_padding_or_case_folding(my: SqlRepository) -> None:

@@ -15,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sql_support import (
     ENV,
+    ServerChecks,
     SqlConformance,
     _probe,
-    check_a_dropped_connection_rolls_back_and_a_retry_succeeds,
-    check_a_lost_compare_and_swap_retried_in_one_transaction_converges,
     fresh_repository,
     recording_reads,
     server,
@@ -27,7 +26,7 @@ from sql_support import (
 
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core import Registry
-from registry_core.errors import AlreadyExists, BackendError, InvalidInput
+from registry_core.errors import BackendError, InvalidInput
 
 KIND = "postgresql"
 
@@ -35,6 +34,14 @@ KIND = "postgresql"
 class TestPostgres(SqlConformance):
     kind = KIND
     state_machine_settings = server_machine_settings()
+
+
+class TestPostgresServer(ServerChecks):
+    kind = KIND
+    isolation_query = "SHOW transaction_isolation"
+    read_committed = "read committed"
+    session_id_query = "SELECT pg_backend_pid()"
+    end_session_sql = "SELECT pg_terminate_backend(:session)"
 
 
 @pytest.fixture
@@ -46,39 +53,6 @@ def fresh() -> Iterator[tuple[SqlRepository, str]]:
 @pytest.fixture
 def pg(fresh: tuple[SqlRepository, str]) -> SqlRepository:
     return fresh[0]
-
-
-def test_transactions_are_read_committed(pg: SqlRepository) -> None:
-    with pg.transaction():
-        conn = pg._sessions._local.conn
-        assert conn is not None
-        level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
-    assert level == "read committed"
-
-
-def test_a_lost_compare_and_swap_retried_in_one_transaction_converges(pg: SqlRepository) -> None:
-    check_a_lost_compare_and_swap_retried_in_one_transaction_converges(pg)
-
-
-def test_a_duplicate_create_leaves_the_transaction_usable(pg: SqlRepository) -> None:
-    with pg.transaction():
-        pg.put_if_absent(("models", "a"), {"v": 1})
-        with pytest.raises(AlreadyExists):
-            pg.put_if_absent(("models", "a"), {"v": 2})
-        pg.put_if_absent(("models", "b"), {"v": 1})  # no "current transaction is aborted"
-    assert [s for s, _ in pg.list_page(("models",))] == ["a", "b"]
-
-
-def test_a_dropped_connection_rolls_back_and_a_retry_succeeds(pg: SqlRepository) -> None:
-    admin = server(KIND).admin
-
-    def terminate(pid: object) -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-
-    check_a_dropped_connection_rolls_back_and_a_retry_succeeds(
-        pg, "SELECT pg_backend_pid()", terminate
-    )
 
 
 def test_latest_walks_the_precedence_index(
