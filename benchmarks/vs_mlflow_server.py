@@ -15,10 +15,18 @@ count N, N client processes run the same phases in lockstep (a barrier between p
 * ``upload`` / ``download``  one ``--artifact-mib`` file per client through the proxied
   artifact API (``log_artifact`` / ``download_artifacts``)
 
-and the script reports operations/s over all clients and the p50/p99 latency per phase,
-the servers' idle RSS (whole process tree), and the modelreg server's peak RSS during
-a ``--big-mib`` upload. modelreg callers authenticate with a token; MLflow runs without
-auth. This is a benchmark, not a test: it prints figures and ratios from one run.
+and the script reports operations/s over all clients and the p50/p99 (and max) latency
+per phase, the servers' idle RSS (whole process tree), and the modelreg server's peak RSS
+during a ``--big-mib`` upload. modelreg callers authenticate with a token; MLflow runs
+without auth. This is a benchmark, not a test: it prints figures and ratios from one run.
+
+To keep a shared, noisy machine from favouring either side: the two servers take turns,
+one client count at a time (the other one stopped: an idle ``mlflow server`` still burns
+a fifth of a core in its job runner), and which goes first alternates; each client makes
+one untimed call of every phase before the first barrier (first-call imports and code
+generation on either side stay out of the figures); MLflow's usage telemetry is off in
+the clients and in ``mlflow server`` (its threads poll, and try to reach a network this
+machine may not have). With ``--ops 50`` the p99 of one client is its slowest call.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from typing import Any
 
 PHASES = ("create", "get", "metric", "latest")
 GOALS = {"throughput_ratio": 3.0, "write_p99_ms_at_8": 100.0, "idle_rss_mib": 150.0}
+QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 # -- servers ----------------------------------------------------------------------------
@@ -121,7 +130,7 @@ def modelreg_server(work: Path) -> tuple[list[str], str, dict[str, str], str]:
         "warning",
     ]
     url = f"http://127.0.0.1:{port}"
-    return command, url, dict(os.environ), token
+    return command, url, {**os.environ, **QUIET}, token
 
 
 def mlflow_server(work: Path, mlflow: str) -> tuple[list[str], str, dict[str, str], str]:
@@ -140,7 +149,7 @@ def mlflow_server(work: Path, mlflow: str) -> tuple[list[str], str, dict[str, st
         "--artifacts-destination",
         str(work / "mlartifacts"),
     ]
-    return command, f"http://127.0.0.1:{port}", dict(os.environ), ""
+    return command, f"http://127.0.0.1:{port}", {**os.environ, **QUIET}, ""
 
 
 # -- clients ----------------------------------------------------------------------------
@@ -158,7 +167,7 @@ def client_main(
     out: Any,
 ) -> None:
     """One client process: every phase, timing each call; results go to ``out``."""
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    os.environ.update(QUIET)
     if token:
         os.environ["MLFLOW_TRACKING_TOKEN"] = token
     import logging
@@ -173,6 +182,7 @@ def client_main(
         experiment = client.create_experiment(f"exp-{index}-{os.getpid()}")
     client.get_registered_model(name)  # warm up: imports and the HTTP session, untimed
     client.search_registered_models(max_results=1)
+    warm_up(client, kind, name, experiment if kind == "mlflow" else "")
     timings: dict[str, list[float]] = {p: [] for p in (*PHASES, "upload", "download")}
     versions: list[str] = []
 
@@ -225,6 +235,18 @@ def client_main(
     out.put(timings)
 
 
+def warm_up(client: Any, kind: str, name: str, experiment: str) -> None:
+    """One untimed call of each timed phase (on a version of its own)."""
+    if kind == "mlflow":
+        run = client.create_run(experiment)
+        mv = client.create_model_version(name, run.info.artifact_uri, run_id=run.info.run_id)
+    else:
+        mv = client.create_model_version(name, "")
+    client.get_model_version(name, mv.version)
+    client.log_metric(mv.run_id, "warm-up", 0.0, step=0)
+    client.get_latest_versions(name)
+
+
 def drive(
     kind: str, url: str, token: str, clients: int, ops: int, mib: int, work: Path
 ) -> dict[str, Any]:
@@ -256,6 +278,7 @@ def drive(
             "ops_per_s": len(samples) / wall,
             "p50_ms": 1000 * statistics.median(samples),
             "p99_ms": 1000 * samples[min(len(samples) - 1, int(0.99 * len(samples)))],
+            "max_ms": 1000 * samples[-1],
         }
         if phase in ("upload", "download"):
             summary[phase]["mib_per_s"] = clients * mib / wall
@@ -264,6 +287,7 @@ def drive(
 
 def peak_during_upload(url: str, token: str, pid: int, mib: int, work: Path) -> dict[str, int]:
     """The server tree's RSS before and at its peak while one ``mib`` file goes up."""
+    os.environ.update(QUIET)
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
     import mlflow
 
@@ -313,24 +337,28 @@ def main(argv: list[str] | None = None) -> int:
         servers["mlflow"] = lambda w: mlflow_server(w, args.mlflow)  # type: ignore[assignment]
     else:
         print("no mlflow command (--mlflow): measuring modelreg alone", file=sys.stderr)
-    for kind, make in servers.items():
-        work = Path(tempfile.mkdtemp(prefix=f"vs-mlflow-{kind}-"))
-        try:
-            command, url, env, token = make(work)
-            with running(command, url + "/health", env) as proc:
-                time.sleep(2)
-                figures: dict[str, Any] = {"idle_rss": tree_rss(proc.pid), "runs": {}}
-                for n in counts:
+    works = {kind: Path(tempfile.mkdtemp(prefix=f"vs-mlflow-{kind}-")) for kind in servers}
+    try:
+        setups = {kind: make(works[kind]) for kind, make in servers.items()}
+        for turn, n in enumerate(counts):
+            kinds = list(servers) if turn % 2 == 0 else list(reversed(servers))
+            for kind in kinds:
+                figures = report["servers"].setdefault(kind, {"runs": {}})
+                command, url, env, token = setups[kind]
+                with running(command, url + "/health", env) as proc:
+                    if "idle_rss" not in figures:
+                        time.sleep(2)
+                        figures["idle_rss"] = tree_rss(proc.pid)
                     print(f"{kind}: {n} client(s)", file=sys.stderr)
                     figures["runs"][n] = drive(
-                        kind, url, token, n, args.ops, args.artifact_mib, work
+                        kind, url, token, n, args.ops, args.artifact_mib, works[kind]
                     )
-                if kind == "modelreg" and args.big_mib:
-                    figures["big_upload"] = peak_during_upload(
-                        url, token, proc.pid, args.big_mib, work
-                    )
-                report["servers"][kind] = figures
-        finally:
+                    if kind == "modelreg" and args.big_mib and turn == len(counts) - 1:
+                        figures["big_upload"] = peak_during_upload(
+                            url, token, proc.pid, args.big_mib, works[kind]
+                        )
+    finally:
+        for work in works.values():
             shutil.rmtree(work, ignore_errors=True)
     print_report(report)
     text = json.dumps(report, indent=2, sort_keys=True)
@@ -342,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_report(report: dict[str, Any]) -> None:
     servers = report["servers"]
-    print("\n| server | clients | phase | ops/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("\n| server | clients | phase | ops/s | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|---|")
     for kind, figures in servers.items():
         for n, phases in figures["runs"].items():
             for phase, f in phases.items():
@@ -351,7 +379,8 @@ def print_report(report: dict[str, Any]) -> None:
                     f" ({f['mib_per_s']:.0f} MiB/s)" if "mib_per_s" in f else ""
                 )
                 print(
-                    f"| {kind} | {n} | {phase} | {rate} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} |"
+                    f"| {kind} | {n} | {phase} | {rate} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
+                    f"| {f['max_ms']:.1f} |"
                 )
     print()
     ours = servers["modelreg"]

@@ -48,7 +48,13 @@ def exact_version(text: str) -> Version:
 
 
 def _version_json(reg: Registry, entity: ModelVersion) -> dict[str, Any]:
-    return version_json(entity, aliases_of(reg.get_model(entity.model), entity.version))
+    """``entity``, which ``reg`` has just let its caller read or change, with its aliases.
+
+    Permissions are registry-wide, so whoever may read a version may read its model: the
+    model is read unchecked, which spares a second read of the settings per call.
+    """
+    model = Registry(reg.repository).get_model(entity.model)
+    return version_json(entity, aliases_of(model, entity.version))
 
 
 def _refuse_reserved(key: str) -> None:

@@ -217,6 +217,34 @@ def test_nothing_answers_outside_the_prefix(served: Served) -> None:
     conn.close()
 
 
+def test_the_app_mounted_in_a_larger_one_serves_its_calls_below_the_mount(
+    registry: Registry,
+) -> None:
+    from serverkit import ServerThread
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from registry_server import create_app
+
+    registry.create_model("fraud")
+    registry.create_version("fraud", "1.0.0")
+    outer = Starlette(routes=[Mount("/ml", create_app(registry, trust_anonymous=True))])
+    with ServerThread(outer) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            answers = []
+            for mount in ("/ml", "", "/ml/x"):
+                path = "/api/2.0/mlflow/model-versions/get?name=fraud&version=1.0.0"
+                conn.request("GET", mount + path)
+                response = conn.getresponse()
+                answers.append((response.status, response.read()))
+        finally:
+            conn.close()
+    assert answers[0][0] == 200
+    assert json.loads(answers[0][1])["model_version"]["version"] == "1.0.0"
+    assert [status for status, _ in answers[1:]] == [404, 404]
+
+
 def test_head_of_an_artifact_reads_nothing_and_writes_nothing(
     served: Served, draft: tuple[str, str]
 ) -> None:

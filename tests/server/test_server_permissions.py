@@ -36,6 +36,12 @@ def _operations(reg: Registry) -> dict[str, tuple[str, str, Any, bool]]:
     new = f"new-{uuid.uuid4().hex[:8]}"
     return {
         "get model": ("GET", "/api/2.0/mlflow/registered-models/get?name=fraud", None, False),
+        "get version": (
+            "GET",
+            "/api/2.0/mlflow/model-versions/get?name=fraud&version=1.0.0",
+            None,
+            False,
+        ),
         "search": ("GET", "/api/2.0/mlflow/registered-models/search", None, False),
         "get run": ("GET", "/api/2.0/mlflow/runs/get?run_id=1_d0_d0_mfraud", None, False),
         "list artifacts": ("GET", f"{art}?path=fraud/1.0.0", None, False),
@@ -100,6 +106,26 @@ def test_a_revoked_token_is_401_and_a_disabled_registry_refuses_all(served: Serv
     assert send(served, "GET", path, user="rob").json()["error_code"] == "UNAUTHENTICATED"
     reg.update_settings(enabled=False)
     answer = send(served, "GET", path, user="ana")
+    assert (answer.status, answer.json()["error_code"]) == (403, "PERMISSION_DENIED")
+
+
+def test_revoking_a_token_or_a_membership_takes_effect_on_the_next_call(served: Served) -> None:
+    reg = served.registry
+    reg.create_model("fraud")
+    reg.create_version("fraud", "1.0.0")
+    reg.publish("fraud", "1.0.0")
+    reg.set_alias("fraud", "champion", "1.0.0")
+    path = "/api/2.0/mlflow/model-versions/get?name=fraud&version=1.0.0"
+    for user in ("gil", "rob"):
+        assert send(served, "GET", path, user=user).json()["model_version"]["aliases"] == [
+            "champion"
+        ]
+    [info] = reg.list_tokens("gil")
+    reg.revoke_token(info.id)
+    answer = send(served, "GET", path, user="gil")
+    assert (answer.status, answer.json()["error_code"]) == (401, "UNAUTHENTICATED")
+    reg.revoke("rob")
+    answer = send(served, "GET", path, user="rob")
     assert (answer.status, answer.json()["error_code"]) == (403, "PERMISSION_DENIED")
 
 
