@@ -83,13 +83,20 @@ class RowWriter:
         unnested from arrays in data-modifying CTEs): one round trip instead of one per
         child table. Larger batches take `insert_if_absent` and COPY.
         """
-        if self._copy:
-            children = project_children(table.name, data, 0)
-            if all(len(rows) <= COPY_FROM for _, rows in children):
-                return self._create_in_one(conn, table, values, children)
+        if not self._copy:
+            row_id = self.insert_if_absent(conn, table, values)
+            if row_id is not None:
+                self.write_children(conn, table, row_id, data, replace=False)
+            return row_id
+        children = project_children(table.name, data, 0)  # the root's id comes later
+        if all(len(rows) <= COPY_FROM for _, rows in children):
+            return self._create_in_one(conn, table, values, children)
         row_id = self.insert_if_absent(conn, table, values)
         if row_id is not None:
-            self.write_children(conn, table, row_id, data, replace=False)
+            fk = CHILDREN[table.name][0]
+            for child, rows in children:
+                if rows:
+                    self._insert_rows(conn, child, fk, [(row_id, *row[1:]) for row in rows])
         return row_id
 
     def _create_in_one(
