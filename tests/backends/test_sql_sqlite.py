@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sql_support import SqlConformance, recording_reads, tables_of
 
 from registry_backends import known_schemes, open_registry
-from registry_backends.sql import SqlRepository, open_sql
+from registry_backends.sql import SqlRepository, _session, open_sql
 from registry_backends.sql._errors import db_errors, translate
 from registry_core import CIJob, MemoryRepository, Registry
 from registry_core.errors import (
@@ -303,6 +303,40 @@ def test_other_threads_see_a_transaction_only_once_it_commits(db: SqlRepository)
     thread.join()
     assert seen == [None]
     assert db.get(("models", "a")) is not None
+
+
+def test_writers_of_one_process_queue_on_a_lock_per_database_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two repositories on one file share the queue (and give up after the busy timeout);
+    a repository on another file does not wait for it."""
+    monkeypatch.setattr(_session, "BUSY_TIMEOUT_SECONDS", 0.2)
+    first = open_sql(f"sqlite:///{tmp_path}/one.db")
+    second = open_sql(f"sqlite:///{tmp_path}/one.db")
+    other = open_sql(f"sqlite:///{tmp_path}/other.db")
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with first.transaction():
+            first.put_if_absent(("models", "held"), {"v": 1})
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(BackendError, match="another writer in this process"):
+            second.put_if_absent(("models", "queued"), {"v": 1})
+        other.put_if_absent(("models", "free"), {"v": 1})
+    finally:
+        done.set()
+        thread.join()
+    second.put_if_absent(("models", "queued"), {"v": 1})
+    assert second.get(("models", "held")) is not None
+    assert other.get(("models", "free")) is not None
+    for repository in (first, second, other):
+        repository.close()
 
 
 def _fail_once(monkeypatch: pytest.MonkeyPatch, repo: SqlRepository, call: int = 1) -> list[int]:

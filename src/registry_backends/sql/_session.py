@@ -8,6 +8,12 @@ runs one cached SELECT straight on the driver's cursor: the hot reads (`get`,
 `list_page`) skip SQLAlchemy's per-execution work, which costs more than the query. A database
 error inside a transaction poisons it: later calls fail fast, and it rolls back at the end,
 so a PostgreSQL transaction aborted by an error is never used again.
+
+SQLite lets one writer in at a time, and a writer that finds the file locked sleeps in
+SQLite's busy handler and polls, in ever longer naps: under eight busy threads a write
+waited up to a third of a second for a lock that was free after a millisecond. So the
+writers of one process queue on a Python lock per database file first, which wakes the
+next one as soon as the lock is free; SQLite's lock still keeps other processes out.
 """
 
 from __future__ import annotations
@@ -20,11 +26,38 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from registry_backends.sql._engine import READ_OPTION, WRITE_OPTION
+from registry_backends.sql._engine import BUSY_TIMEOUT_SECONDS, READ_OPTION, WRITE_OPTION
 from registry_backends.sql._errors import db_errors, reason, translate
 from registry_core.errors import BackendError
 
 __all__ = ["Sessions"]
+
+
+_FILE_WRITERS: dict[str, threading.RLock] = {}
+_FILE_WRITERS_GUARD = threading.Lock()
+
+
+def _file_writer_lock(database: str) -> threading.RLock:
+    """The lock the writers of this process take before writing to one SQLite file."""
+    with _FILE_WRITERS_GUARD:
+        return _FILE_WRITERS.setdefault(database, threading.RLock())
+
+
+@contextlib.contextmanager
+def _queued(lock: threading.RLock | None, doing: str) -> Iterator[None]:
+    """Hold ``lock`` (when there is one) for the block; give up after the busy timeout."""
+    if lock is None:
+        yield
+        return
+    if not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+        raise BackendError(
+            f"{doing}: another writer in this process held the database for "
+            f"{BUSY_TIMEOUT_SECONDS} s"
+        )
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class _ThreadState(threading.local):
@@ -39,6 +72,7 @@ class Sessions:
         self._engine = engine
         self._secrets = secrets
         self._sqlite = engine.dialect.name == "sqlite"
+        self._writer_lock = _file_writer_lock(str(engine.url.database)) if self._sqlite else None
         self._local = _ThreadState()
         self._read_options = (
             {READ_OPTION: True} if self._sqlite else {"isolation_level": "AUTOCOMMIT"}
@@ -62,6 +96,10 @@ class Sessions:
         if state.conn is not None:
             yield
             return
+        with _queued(self._writer_lock, "starting a transaction"):
+            yield from self._transaction(state)
+
+    def _transaction(self, state: _ThreadState) -> Iterator[None]:
         with db_errors("starting a transaction", self._secrets):
             conn = self._engine.connect()
             try:
@@ -101,7 +139,11 @@ class Sessions:
                 with db_errors(doing, self._secrets):
                     raise
             return
-        with db_errors(doing, self._secrets), self._engine.connect() as conn:
+        with (
+            _queued(self._writer_lock if write else None, doing),
+            db_errors(doing, self._secrets),
+            self._engine.connect() as conn,
+        ):
             if not write:  # one statement: no BEGIN/COMMIT round trips
                 conn.execution_options(**self._read_options)
             elif self._sqlite:
