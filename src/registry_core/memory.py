@@ -49,6 +49,8 @@ class _MemoryBlobWriter:
 class MemoryRepository:
     """A `Repository` in this process's memory; thread-safe, gone when the process ends."""
 
+    quick_reads = True  # see registry_core.protocol.reads_are_quick
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._docs: dict[Key, tuple[str, str]] = {}  # key -> (json, etag)

@@ -17,6 +17,11 @@ A blob is written through a `BlobWriter`, is invisible until ``commit()``, and
 A backend with transactions also implements `TransactionalRepository`: the Registry then
 runs each mutating operation in one ``transaction()`` and reads what the operation depends
 on with ``get_locked``, which spares it the re-checks a store without locks needs.
+
+A backend whose point reads (`Repository.get`, a short `Repository.list_page`) never wait
+on the network or on a writer's lock says so with a ``quick_reads = True`` attribute
+(SQLite, a local folder, memory); `reads_are_quick` reads it. A server may then run such
+reads on its event loop instead of handing each to a worker thread.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["BlobWriter", "Document", "Key", "Repository", "TransactionalRepository"]
+__all__ = [
+    "BlobWriter",
+    "Document",
+    "Key",
+    "Repository",
+    "TransactionalRepository",
+    "reads_are_quick",
+]
 
 Key = tuple[str, ...]
 
@@ -125,3 +137,9 @@ class TransactionalRepository(Repository, Protocol):
     def get_locked(self, key: Key) -> Document | None:
         """Like `get`, inside `transaction` only, and no other writer may change or delete
         the document until the transaction ends (their writes wait for it)."""
+
+
+def reads_are_quick(repository: object) -> bool:
+    """Whether ``repository`` promises point reads that never wait on the network or on
+    a writer's lock (its optional ``quick_reads`` attribute; absent means no)."""
+    return getattr(repository, "quick_reads", False) is True

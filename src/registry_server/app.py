@@ -1,9 +1,12 @@
 """`create_app`: the MLflow-compatible ASGI app over a `Registry`.
 
 Every request is served by the registry opened for its caller (`registry_server.auth`),
-in a worker thread (the registry's storage calls block). Errors leave MLflow-shaped
-(`registry_server.errors`); an unexpected exception is logged with its traceback and
-answered 500 ``INTERNAL_ERROR`` without details.
+in a worker thread (the registry's storage calls block), except the calls that make a
+few point reads (`registry_api.QUICK_READS`) over a backend whose reads never wait
+(`registry_core.protocol.reads_are_quick`: SQLite, a local folder): those run on the
+event loop, as their reads take less time than the hop to a thread and back. Errors
+leave MLflow-shaped (`registry_server.errors`); an unexpected exception is logged with
+its traceback and answered 500 ``INTERNAL_ERROR`` without details.
 
 The REST calls are bare ASGI endpoints found by exact method and path (`_Exact`) ahead of
 Starlette's router, which tries one regex per route in turn and wraps every request in a
@@ -31,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_core import Registry, RegistryError
+from registry_core.protocol import reads_are_quick
 from registry_server import artifacts_api, registry_api, runs_api
 from registry_server.artifacts_api import ARTIFACTS
 from registry_server.auth import registry_for
@@ -99,19 +103,22 @@ async def _guarded(scope: Scope, serve: Callable[[], Awaitable[Response]]) -> Re
 @attrs.frozen
 class _Rest:
     """One REST call as a bare ASGI app (an instance, so that Starlette's router, where
-    it is listed too, also calls it as one): fields in, handler in a worker thread, JSON
-    out."""
+    it is listed too, also calls it as one): fields in, handler in a worker thread (on
+    the event loop when ``inline``), JSON out."""
 
     config: _Config
     handler: Handler
+    inline: bool = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def serve() -> Response:
             call = await read_call(scope, receive, self.config.max_body_bytes)
             caller = header(scope, b"authorization")
-            result = await run_in_threadpool(
-                _call_registry, self.config, caller, lambda reg: self.handler(reg, call)
-            )
+
+            def work() -> Any:
+                return _call_registry(self.config, caller, lambda reg: self.handler(reg, call))
+
+            result = work() if self.inline else await run_in_threadpool(work)
             return JSONResponse(result)
 
         response = await _guarded(scope, serve)
@@ -243,11 +250,12 @@ def create_app(
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
     config = _Config(registry, max_body_bytes, max_artifact_bytes, trust_anonymous)
+    quick = reads_are_quick(registry.repository)
     routes: list[Route] = []
     exact: dict[tuple[str, str], ASGIApp] = {}
     for module in (registry_api, runs_api):
         for methods, path, handler in module.ROUTES:
-            endpoint = _Rest(config, handler)
+            endpoint = _Rest(config, handler, inline=quick and handler in registry_api.QUICK_READS)
             routes.append(Route(_MLFLOW + path, endpoint, methods=list(methods)))
             exact.update({(method, prefix + _MLFLOW + path): endpoint for method in methods})
     routes += _artifact_routes(config)

@@ -32,7 +32,7 @@ from registry_server.mapping import (
 )
 from registry_server.searches import latest_of, model_json, search_models, search_versions
 
-__all__ = ["ROUTES"]
+__all__ = ["QUICK_READS", "ROUTES"]
 
 _RETRY_WINDOW = dt.timedelta(minutes=10)  # a create repeated within it may be a retry
 
@@ -250,3 +250,8 @@ ROUTES = [
     (("GET",), "/model-versions/get-download-uri", download_uri),
     (("POST",), "/model-versions/transition-stage", transition_stage),
 ]
+
+#: The calls that make a few point reads and nothing else: over a backend whose reads are
+#: quick (`registry_core.protocol.reads_are_quick`) the server runs them on its event loop,
+#: which spares a hop to a worker thread and back (a tenth of a ``get_model_version``).
+QUICK_READS = frozenset({get_model, latest_versions, get_alias, get_version, download_uri})

@@ -44,7 +44,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from registry_backends.files import FilesRepository
-from registry_core.protocol import Repository
+from registry_core.protocol import Repository, reads_are_quick
 from registry_core.testing import ConformanceTests
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
@@ -394,6 +394,10 @@ class ObjectStoreConformance(ConformanceTests):
         return type(self).open_store(
             fresh_url(self.scheme), **type(self).store_options(self.endpoint)
         )
+
+    def test_reads_over_the_network_are_not_quick(self) -> None:
+        repository = self.make_repository()
+        assert not reads_are_quick(repository)
 
     def repository_opener(self, repository: Repository) -> functools.partial[FilesRepository]:
         assert isinstance(repository, FilesRepository)

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core import Registry
 from registry_core.errors import AlreadyExists, BackendError, Conflict
-from registry_core.protocol import Repository
+from registry_core.protocol import Repository, reads_are_quick
 from registry_core.testing import ConformanceTests
 
 __all__ = [
@@ -220,6 +220,9 @@ class ServerChecks:
     def server_repo(self) -> Iterator[SqlRepository]:
         with fresh_repository(self.kind) as (repository, _):
             yield repository
+
+    def test_reads_over_the_network_are_not_quick(self, server_repo: SqlRepository) -> None:
+        assert not reads_are_quick(server_repo)
 
     def test_transactions_are_read_committed(self, server_repo: SqlRepository) -> None:
         with server_repo.transaction():

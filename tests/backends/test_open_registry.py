@@ -11,6 +11,7 @@ import pytest
 
 from registry_backends import known_schemes, open_registry, register_backend
 from registry_core import BackendNotInstalled, InvalidInput, MemoryRepository
+from registry_core.protocol import reads_are_quick
 
 
 def _write_plugin(site: Path) -> None:
@@ -96,3 +97,12 @@ def test_actor_opens_a_permission_checked_registry() -> None:
     assert registry.actor is not None and registry.actor.user == "nobody"
     with pytest.raises(PermissionError):
         registry.create_model("m")
+
+
+def test_reads_that_stay_on_this_machine_are_quick(tmp_path: Path) -> None:
+    """SQLite, a local folder and memory promise reads that never wait (the server runs
+    them on its event loop); a store without the promise is taken to make none."""
+    assert reads_are_quick(open_registry(f"sqlite:///{tmp_path}/r.db").repository)
+    assert reads_are_quick(open_registry(str(tmp_path / "folder")).repository)
+    assert reads_are_quick(MemoryRepository())
+    assert not reads_are_quick(object())

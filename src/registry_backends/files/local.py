@@ -63,6 +63,8 @@ def _etag(data: bytes) -> str:
 class LocalStore:
     """A folder on a local disk as an `ObjectStore`; thread- and process-safe (POSIX)."""
 
+    quick_reads = True  # reads take no lock: see registry_core.protocol.reads_are_quick
+
     def __init__(self, root: str) -> None:
         self._fcntl = load_fcntl()
         self._root = os.path.abspath(root)

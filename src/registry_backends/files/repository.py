@@ -152,6 +152,11 @@ class FilesRepository:
         """Where the registry lives: the folder's absolute path, or the store's URL."""
         return self._store.root
 
+    @property
+    def quick_reads(self) -> bool:
+        """Whether the store's reads stay on this machine (`registry_core.protocol`)."""
+        return getattr(self._store, "quick_reads", False) is True
+
     # -- documents ---------------------------------------------------------------------
 
     def get(self, key: Key) -> Document | None:

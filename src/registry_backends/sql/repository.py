@@ -113,6 +113,8 @@ class SqlRepository:
         self._rows = RowWriter(engine)
         self._use = self._sessions.use
         self._read = self._sessions.read
+        #: SQLite in WAL: readers never wait for writers (registry_core.protocol).
+        self.quick_reads = engine.dialect.name == "sqlite"
 
     def __repr__(self) -> str:
         return f"SqlRepository({self.url!r}, artifacts={self._blobs.root!r})"
