@@ -51,7 +51,11 @@ from typing import Any
 
 PHASES = ("create", "get", "metric", "latest")
 GOALS = {"throughput_ratio": 3.0, "write_p99_ms_at_8": 100.0, "idle_rss_mib": 150.0}
-QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+QUIET = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 
 # -- servers ----------------------------------------------------------------------------
@@ -171,10 +175,12 @@ def client_main(
     if token:
         os.environ["MLFLOW_TRACKING_TOKEN"] = token
     import logging
+    import warnings
 
     import mlflow
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore", FutureWarning)  # get_latest_versions is deprecated
     client = mlflow.MlflowClient(tracking_uri=url, registry_uri=url)
     name = f"bench-{index}-{os.getpid()}"
     client.create_registered_model(name)
@@ -289,8 +295,11 @@ def peak_during_upload(url: str, token: str, pid: int, mib: int, work: Path) -> 
     """The server tree's RSS before and at its peak while one ``mib`` file goes up."""
     os.environ.update(QUIET)
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    import logging
+
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     client = mlflow.MlflowClient(tracking_uri=url, registry_uri=url)
     client.create_registered_model("big")
     run_id = client.create_model_version("big", "").run_id
