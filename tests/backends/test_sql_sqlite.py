@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import math
@@ -337,6 +338,52 @@ def test_writers_of_one_process_queue_on_a_lock_per_database_file(
     assert other.get(("models", "free")) is not None
     for repository in (first, second, other):
         repository.close()
+
+
+def _is_closed(dbapi_connection: sqlite3.Connection) -> bool:
+    try:
+        dbapi_connection.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def test_each_thread_reads_on_a_connection_of_its_own_closed_with_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[sqlite3.Connection] = []
+    connect = _session.sqlite_reader
+
+    def recording(engine: sa.Engine) -> sqlite3.Connection:
+        opened.append(connect(engine))
+        return opened[-1]
+
+    monkeypatch.setattr(_session, "sqlite_reader", recording)
+    repo = open_sql(f"sqlite:///{tmp_path}/r.db")
+    writer = open_sql(f"sqlite:///{tmp_path}/r.db")
+    assert repo.get(("models", "a")) is None
+    writer.put_if_absent(("models", "a"), {"v": 1})
+    assert repo.get(("models", "a")) is not None  # the kept connection sees later commits
+    assert len(opened) == 1
+
+    def read() -> None:
+        assert repo.get(("models", "a")) is not None
+        assert repo.get(("models", "a")) is not None
+
+    for _ in range(5):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(opened) == 6  # one per thread, kept for its reads
+    assert [_is_closed(c) for c in opened] == [False] + [True] * 5
+    repo.close()
+    assert _is_closed(opened[0])
+    assert repo.get(("models", "a")) is not None  # a closed repository reconnects
+    assert len(opened) == 7
+    for repository in (repo, writer):
+        repository.close()
+    assert _is_closed(opened[-1])
 
 
 def _fail_once(monkeypatch: pytest.MonkeyPatch, repo: SqlRepository, call: int = 1) -> list[int]:

@@ -24,7 +24,7 @@ from sqlalchemy import event, exc
 
 from registry_core.errors import BackendNotInstalled, InvalidInput
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "Target", "make_engine", "parse_url"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "Target", "make_engine", "parse_url", "sqlite_reader"]
 
 BUSY_TIMEOUT_SECONDS = 30
 _DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
@@ -155,6 +155,21 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def sqlite_reader(engine: sa.Engine) -> Any:
+    """A new driver connection to the engine's SQLite file, outside its pool, for reads
+    only (``query_only``), set up as the pool's connections are."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams.update(timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    dbapi_connection = engine.dialect.connect(*cargs, **cparams)
+    try:
+        _sqlite_connect(dbapi_connection, None)
+        dbapi_connection.execute("PRAGMA query_only = ON")
+    except BaseException:
+        dbapi_connection.close()
+        raise
+    return dbapi_connection
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:

@@ -14,19 +14,31 @@ SQLite's busy handler and polls, in ever longer naps: under eight busy threads a
 waited up to a third of a second for a lock that was free after a millisecond. So the
 writers of one process queue on a Python lock per database file first, which wakes the
 next one as soon as the lock is free; SQLite's lock still keeps other processes out.
+
+On SQLite, `read` outside a transaction uses a connection of the calling thread's own,
+kept for the thread's life (closed when the thread ends, or by `Sessions.close`): a pool
+checkout and return cost more than the SELECT. In WAL, a SELECT on it sees the last
+commit, as on any connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from registry_backends.sql._engine import BUSY_TIMEOUT_SECONDS, READ_OPTION, WRITE_OPTION
+from registry_backends.sql._engine import (
+    BUSY_TIMEOUT_SECONDS,
+    READ_OPTION,
+    WRITE_OPTION,
+    sqlite_reader,
+)
 from registry_backends.sql._errors import db_errors, reason, translate
 from registry_core.errors import BackendError
 
@@ -60,9 +72,27 @@ def _queued(lock: threading.RLock | None, doing: str) -> Iterator[None]:
         lock.release()
 
 
+class _Reader:
+    """One thread's SQLite connection for reads; closed when it is dropped."""
+
+    __slots__ = ("__weakref__", "dbapi_connection", "pid")
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self.dbapi_connection: Any = dbapi_connection
+        self.pid = os.getpid()  # a connection must not cross a fork
+        weakref.finalize(self, dbapi_connection.close)
+
+    def close(self) -> None:
+        connection, self.dbapi_connection = self.dbapi_connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 class _ThreadState(threading.local):
     conn: sa.Connection | None = None
     broken: str | None = None
+    reader: _Reader | None = None
 
 
 class Sessions:
@@ -80,6 +110,15 @@ class Sessions:
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._psycopg = engine.dialect.driver == "psycopg"
         self._compiled: dict[int, tuple[str, list[str] | None, dict[str, Any]]] = {}
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_guard = threading.Lock()
+
+    def close(self) -> None:
+        """Close the threads' SQLite read connections (a later read opens a new one)."""
+        with self._readers_guard:
+            readers, self._readers = list(self._readers), weakref.WeakSet()
+        for reader in readers:
+            reader.close()
 
     @property
     def in_transaction(self) -> bool:
@@ -180,6 +219,8 @@ class Sessions:
             except self._dbapi_error as error:
                 state.broken = reason(error, self._secrets)
                 raise translate(error, doing, self._secrets) from error
+        if self._sqlite:
+            return self._read_sqlite(doing, sql, args)
         with db_errors(doing, self._secrets):
             raw = self._engine.raw_connection()
         usable = True
@@ -199,6 +240,22 @@ class Sessions:
                 except self._dbapi_error:
                     raw.invalidate()
             raw.close()
+
+    def _read_sqlite(self, doing: str, sql: str, args: Any) -> list[tuple[Any, ...]]:
+        state = self._local
+        reader = state.reader
+        if reader is None or reader.dbapi_connection is None or reader.pid != os.getpid():
+            with db_errors(doing, self._secrets):
+                reader = _Reader(sqlite_reader(self._engine))
+            with self._readers_guard:
+                self._readers.add(reader)
+            state.reader = reader
+        try:
+            return _fetch(reader.dbapi_connection, sql, args)
+        except self._dbapi_error as error:
+            state.reader = None  # a fresh connection for the next read
+            reader.close()
+            raise translate(error, doing, self._secrets) from error
 
 
 def _fetch(dbapi_connection: Any, sql: str, args: Any) -> list[tuple[Any, ...]]:

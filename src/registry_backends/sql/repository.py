@@ -131,6 +131,7 @@ class SqlRepository:
 
     def close(self) -> None:
         """Close every pooled connection (the repository reconnects if used again)."""
+        self._sessions.close()
         self._engine.dispose()
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
