@@ -27,6 +27,10 @@ one untimed call of every phase before the first barrier (first-call imports and
 generation on either side stay out of the figures); MLflow's usage telemetry is off in
 the clients and in ``mlflow server`` (its threads poll, and try to reach a network this
 machine may not have). With ``--ops 50`` the p99 of one client is its slowest call.
+``--rounds R`` repeats each client count R times, the order of the servers alternating,
+and reports the median of each figure over the rounds (``max_ms``: the largest): the
+machine's speed drifts between one server's turn and the other's, and a single round at
+one client lasts under a second.
 """
 
 from __future__ import annotations
@@ -337,10 +341,18 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="the mlflow command of a full mlflow install (a venv of its own)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds per client count; figures are medians"
+    )
     parser.add_argument("--json", type=Path, help="also write the JSON document here")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.clients.split(",")]
-    report: dict[str, Any] = {"clients": counts, "ops": args.ops, "servers": {}}
+    report: dict[str, Any] = {
+        "clients": counts,
+        "ops": args.ops,
+        "rounds": args.rounds,
+        "servers": {},
+    }
     servers = {"modelreg": modelreg_server}
     if args.mlflow:
         servers["mlflow"] = lambda w: mlflow_server(w, args.mlflow)  # type: ignore[assignment]
@@ -349,23 +361,29 @@ def main(argv: list[str] | None = None) -> int:
     works = {kind: Path(tempfile.mkdtemp(prefix=f"vs-mlflow-{kind}-")) for kind in servers}
     try:
         setups = {kind: make(works[kind]) for kind, make in servers.items()}
-        for turn, n in enumerate(counts):
-            kinds = list(servers) if turn % 2 == 0 else list(reversed(servers))
-            for kind in kinds:
-                figures = report["servers"].setdefault(kind, {"runs": {}})
-                command, url, env, token = setups[kind]
-                with running(command, url + "/health", env) as proc:
-                    if "idle_rss" not in figures:
-                        time.sleep(2)
-                        figures["idle_rss"] = tree_rss(proc.pid)
-                    print(f"{kind}: {n} client(s)", file=sys.stderr)
-                    figures["runs"][n] = drive(
-                        kind, url, token, n, args.ops, args.artifact_mib, works[kind]
-                    )
-                    if kind == "modelreg" and args.big_mib and turn == len(counts) - 1:
-                        figures["big_upload"] = peak_during_upload(
-                            url, token, proc.pid, args.big_mib, works[kind]
+        rounds: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        turn = 0
+        for n in counts:
+            for r in range(args.rounds):
+                kinds = list(servers) if turn % 2 == 0 else list(reversed(servers))
+                turn += 1
+                for kind in kinds:
+                    figures = report["servers"].setdefault(kind, {"runs": {}})
+                    command, url, env, token = setups[kind]
+                    with running(command, url + "/health", env) as proc:
+                        if "idle_rss" not in figures:
+                            time.sleep(2)
+                            figures["idle_rss"] = tree_rss(proc.pid)
+                        print(f"{kind}: {n} client(s), round {r + 1}", file=sys.stderr)
+                        rounds.setdefault((kind, n), []).append(
+                            drive(kind, url, token, n, args.ops, args.artifact_mib, works[kind])
                         )
+                        if kind == "modelreg" and args.big_mib and n == counts[-1] and r == 0:
+                            figures["big_upload"] = peak_during_upload(
+                                url, token, proc.pid, args.big_mib, works[kind]
+                            )
+        for (kind, n), summaries in rounds.items():
+            report["servers"][kind]["runs"][n] = median_of(summaries)
     finally:
         for work in works.values():
             shutil.rmtree(work, ignore_errors=True)
@@ -375,6 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(text + "\n")
     return 0
+
+
+def median_of(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per phase, the median of each figure over the rounds (``max_ms``: the largest)."""
+    merged: dict[str, Any] = {}
+    for phase, first in summaries[0].items():
+        merged[phase] = {
+            figure: (max if figure == "max_ms" else statistics.median)(
+                s[phase][figure] for s in summaries
+            )
+            for figure in first
+        }
+    return merged
 
 
 def print_report(report: dict[str, Any]) -> None:
