@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
         for (kind, n), summaries in rounds.items():
             report["servers"][kind]["runs"][n] = median_of(summaries)
+            report["servers"][kind].setdefault("rounds", {})[n] = summaries
     finally:
         for work in works.values():
             shutil.rmtree(work, ignore_errors=True)
@@ -445,7 +446,14 @@ def print_report(report: dict[str, Any]) -> None:
             for phase in ("create", "get"):
                 ratio = ours["runs"][n][phase]["ops_per_s"] / theirs["runs"][n][phase]["ops_per_s"]
                 verdict = "PASS" if ratio >= GOALS["throughput_ratio"] else "FAIL"
-                print(f"{verdict} {phase} throughput at {n} clients: {ratio:.1f}x MLflow (goal 3x)")
+                each = [
+                    f"{a[phase]['ops_per_s'] / b[phase]['ops_per_s']:.1f}x"
+                    for a, b in zip(ours["rounds"][n], theirs["rounds"][n], strict=True)
+                ]
+                print(
+                    f"{verdict} {phase} throughput at {n} clients: {ratio:.1f}x MLflow "
+                    f"(goal 3x; rounds: {', '.join(each)})"
+                )
 
 
 if __name__ == "__main__":
