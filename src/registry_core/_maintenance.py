@@ -3,7 +3,8 @@
 Every multi-step change in the Registry writes its intent first (``deleting``,
 ``renaming_to``) or orders its steps so that a crash leaves only invisible leftovers:
 half-deleted models and versions, half-renamed models, blobs that no manifest lists,
-metric documents of vanished versions, and the backend's temporary files. `fsck` lists
+metric documents of vanished versions, the backend's temporary files, and gaps in an
+object store's ordered index (documents listings miss, markers of vanished documents). `fsck` lists
 them and, with ``repair=True``, removes them. A manifest entry whose blob is missing
 cannot be repaired (the bytes are gone); it is reported.
 """
@@ -87,6 +88,7 @@ class MaintenanceMixin(RenameMixin):
             if blob not in listed:
                 found(f"blob '{blob}' is in no manifest", lambda b=blob: self._repo.delete_blobs(b))
         self._check_temp_files(found)
+        self._check_index(found)
         return FsckReport(tuple(problems), tuple(repaired))
 
     def _check_rename(self, name: ModelName, model: Mapping[str, Any], found: Any) -> bool:
@@ -108,6 +110,24 @@ class MaintenanceMixin(RenameMixin):
         if held is None or held.data.get(RENAMING_TO) != name.value:
             found(f"model '{name}' holds its name for a rename from '{source}' that never ran")
         return True  # otherwise reported, and repaired, under the source's name
+
+    def _check_index(self, found: Any) -> None:
+        """A backend's ordered index (``index_problems`` / ``repair_index``, optional)."""
+        check = getattr(self._repo, "index_problems", None)
+        repair = getattr(self._repo, "repair_index", None)
+        if check is None:
+            return
+        unindexed, stale = check()
+        for name in unindexed:
+            found(
+                f"document '{name}' is missing from the ordered index (listings skip it)",
+                None if repair is None else (lambda n=name: repair([n], [])),
+            )
+        for marker in stale:
+            found(
+                f"index marker '{marker}' names no document",
+                None if repair is None else (lambda m=marker: repair([], [m])),
+            )
 
     def _check_temp_files(self, found: Any) -> None:
         temp_files = getattr(self._repo, "temp_files", None)

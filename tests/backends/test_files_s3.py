@@ -560,6 +560,45 @@ def test_a_document_whose_markers_were_lost_comes_back_on_the_next_create(
     ]
 
 
+def test_fsck_finds_and_repairs_gaps_in_the_ordered_index(
+    s3_endpoint: str, url: str, raw: Any
+) -> None:
+    registry = Registry(open_s3(url, **_options(s3_endpoint)))
+    registry.create_model("m")
+    for version in ("1.0.0", "2.0.0"):
+        registry.create_version("m", version)
+    folder = ".modelreg/docs/versions/m"
+    key = Version.parse("2.0.0").precedence_key
+    root = f"{BUCKET}/{_prefix(url)}"
+    raw.rm([f"{root}/{m}" for m in _index.markers(folder, key)])  # a crash before them
+    stale = _index.markers(folder, Version.parse("3.0.0").precedence_key)
+    for marker in stale:  # a crash in a delete, after the document went
+        raw.pipe(f"{root}/{marker}", b"x")
+    assert [str(v.version) for v in registry.list_versions("m").items] == ["1.0.0"]
+
+    report = registry.fsck()
+    assert sorted(report.problems) == sorted(
+        [
+            f"document '{folder}/{key}.json' is missing from the ordered index (listings skip it)",
+            *(f"index marker '{m}' names no document" for m in stale),
+        ]
+    )
+    assert len(registry.fsck(repair=True).repaired) == 3
+    assert registry.fsck().ok
+    assert [str(v.version) for v in registry.list_versions("m").items] == ["1.0.0", "2.0.0"]
+    assert str(registry.list_versions("m", order="-precedence").items[0].version) == "2.0.0"
+
+
+def test_a_stale_marker_is_kept_when_its_document_came_since_the_check(
+    s3_endpoint: str, url: str, files: FilesRepository
+) -> None:
+    files.put_if_absent(("models", "m"), {"v": 1})
+    asc, desc = _index.markers(".modelreg/docs/models", "m")
+    files.repair_index([], [asc, desc])
+    assert [s for s, _ in files.list_page(("models",))] == ["m"]
+    assert [s for s, _ in files.list_page(("models",), reverse=True)] == ["m"]
+
+
 def test_a_registry_copied_without_the_index_is_listed_by_folder(
     s3_endpoint: str, url: str, raw: Any, tmp_path: Path
 ) -> None:
@@ -592,6 +631,15 @@ def test_marker_names_sort_like_their_segments(a: str, b: str) -> None:
     assert b.startswith(a) == _index.ascending(b).startswith(_index.ascending(a, whole=False))
     assert b.startswith(a) == _index.descending(b).startswith(_index.descending(a, whole=False))
     assert re.fullmatch(r"[-0-9A-Za-z_]+", _index.ascending(a) + _index.descending(a))
+
+
+@given(folder=st.lists(SEGMENTS, max_size=3), segment=SEGMENTS)
+def test_a_marker_names_its_document(folder: list[str], segment: str) -> None:
+    folder_name = "/".join([_index.DOCS, *_keys.folder_parts(folder)])
+    for marker in _index.markers(folder_name, segment):
+        assert _index.document_of_marker(marker) == _index.document_name(folder_name, segment)
+    assert _index.document_of_marker(_index.document_name(folder_name, segment)) is None
+    assert _index.document_of_marker(f"{folder_name}/~ASC/not-a-marker") is None
 
 
 @given(folder=st.lists(SEGMENTS, max_size=3), segment=SEGMENTS | st.text(min_size=300))

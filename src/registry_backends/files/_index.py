@@ -67,6 +67,7 @@ __all__ = [
     "ascending",
     "descending",
     "document_name",
+    "document_of_marker",
     "from_ascending",
     "from_descending",
     "is_marker",
@@ -207,6 +208,16 @@ def document_name(folder: str, segment: str) -> str:
 def markers(folder: str, segment: str) -> tuple[str, str]:
     """The ascending and descending marker names of a document."""
     return f"{folder}/{ASC}/{ascending(segment)}", f"{folder}/{DESC}/{descending(segment)}"
+
+
+def document_of_marker(name: str) -> str | None:
+    """The name of the document a marker stands for; None for a name that is no marker."""
+    for part, decode in ((f"/{ASC}/", from_ascending), (f"/{DESC}/", from_descending)):
+        folder, found, encoded = name.rpartition(part)
+        if found and (folder + "/").startswith(DOCS + "/") and "/" not in encoded:
+            segment = decode(encoded)
+            return None if segment is None else document_name(folder, segment)
+    return None
 
 
 def is_marker(name: str) -> bool:

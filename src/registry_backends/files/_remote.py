@@ -187,6 +187,37 @@ class RemoteStore:
     def _marker_put(self, key: str) -> Callable[[], Awaitable[str]]:
         return functools.partial(self._wire.put, key, secrets.token_hex(8).encode())
 
+    def index_problems(self) -> tuple[list[str], list[str]]:
+        """Documents the index misses (a crash between a create and its markers) and
+        markers that name no document (a crash in a delete), by name; none without the
+        index. One listing of every document and marker."""
+        if not self.indexed():
+            return [], []
+        names = set(self._find(_index.DOCS))
+        unindexed: list[str] = []
+        expected: set[str] = set()
+        for name in names:
+            doc = _index.split_document(name)
+            if doc is not None:
+                pair = _index.markers(*doc)
+                expected.update(pair)
+                if not names.issuperset(pair):
+                    unindexed.append(name)
+        stale = [n for n in names if _index.is_marker(n) and n not in expected]
+        return sorted(unindexed), sorted(stale)
+
+    def reindex(self, name: str) -> None:
+        """Write the markers of document ``name`` again (when it still exists)."""
+        if self.read(name) is not None:
+            self._write_markers(name)
+
+    def remove_stale_marker(self, marker: str) -> None:
+        """Remove ``marker`` unless its document exists now (a create may have come since
+        the listing: its document is written before its markers)."""
+        document = _index.document_of_marker(marker)
+        if document is None or self.read(document) is None:
+            self._delete_quietly([marker])
+
     def _delete_quietly(self, names: list[str]) -> None:
         async def one(key: str) -> None:
             with contextlib.suppress(NotFound):

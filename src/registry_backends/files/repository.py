@@ -260,6 +260,19 @@ class FilesRepository:
 
     # -- maintenance (used by fsck) ------------------------------------------------------
 
+    def index_problems(self) -> tuple[list[str], list[str]]:
+        """Documents missing from the store's ordered index, and index markers without a
+        document (S3, GCS; see `registry_backends.files._index`): what fsck reports."""
+        check = getattr(self._store, "index_problems", None)
+        return ([], []) if check is None else check()
+
+    def repair_index(self, unindexed: list[str], stale: list[str]) -> None:
+        """Index the ``unindexed`` documents again and remove the ``stale`` markers."""
+        for name in unindexed:
+            self._store.reindex(name)  # type: ignore[attr-defined]
+        for marker in stale:
+            self._store.remove_stale_marker(marker)  # type: ignore[attr-defined]
+
     def temp_files(self, older_than_seconds: float) -> list[str]:
         """Names of temp files older than the given age, left by interrupted writes."""
         return self._store.temp_files(older_than_seconds)
