@@ -531,14 +531,21 @@ def test_documents_keep_markers_that_list_them_in_order(
     assert not [n for n in _objects(raw, url) if "/models/" in n]
 
 
+def _model_m(url: str, endpoint: str, *versions: str, publish: bool = False) -> Registry:
+    """A registry at ``url`` with model ``m`` and these versions (published or drafts)."""
+    registry = Registry(open_s3(url, **_options(endpoint)))
+    registry.create_model("m")
+    for version in versions:
+        registry.create_version("m", version)
+        if publish:
+            registry.publish("m", version)
+    return registry
+
+
 def test_a_marker_without_its_document_conflicts_once_then_is_gone(
     s3_endpoint: str, url: str, raw: Any
 ) -> None:
-    registry = Registry(open_s3(url, **_options(s3_endpoint)))
-    registry.create_model("m")
-    for version in ("1.0.0", "1.1.0"):
-        registry.create_version("m", version)
-        registry.publish("m", version)
+    registry = _model_m(url, s3_endpoint, "1.0.0", "1.1.0", publish=True)
     key = Version.parse("1.1.0").precedence_key
     raw.rm(f"{BUCKET}/{_prefix(url)}/.modelreg/docs/versions/m/{key}.json")  # behind its back
     with pytest.raises(Conflict, match="list again"):
@@ -563,10 +570,7 @@ def test_a_document_whose_markers_were_lost_comes_back_on_the_next_create(
 def test_fsck_finds_and_repairs_gaps_in_the_ordered_index(
     s3_endpoint: str, url: str, raw: Any
 ) -> None:
-    registry = Registry(open_s3(url, **_options(s3_endpoint)))
-    registry.create_model("m")
-    for version in ("1.0.0", "2.0.0"):
-        registry.create_version("m", version)
+    registry = _model_m(url, s3_endpoint, "1.0.0", "2.0.0")
     folder = ".modelreg/docs/versions/m"
     key = Version.parse("2.0.0").precedence_key
     root = f"{BUCKET}/{_prefix(url)}"
