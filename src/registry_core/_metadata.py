@@ -16,6 +16,7 @@ from registry_core._base import (
     parse_name,
     parse_version,
     refuse_if_renaming,
+    version_key,
 )
 from registry_core.ci import CIJob
 from registry_core.convert import SCHEMA, dump_float, dump_time, load_float, load_time
@@ -24,6 +25,7 @@ from registry_core.errors import AlreadyExists, InvalidInput, NotFound
 from registry_core.limits import check_key, check_metric_value, check_step, check_value
 from registry_core.names import ModelName
 from registry_core.permissions import Action
+from registry_core.protocol import Key
 from registry_core.versions import Version
 
 K = TypeVar("K")
@@ -125,10 +127,22 @@ class MetadataMixin(RegistryBase):
                 for p in checked
             ]
             key = ("metrics", entity.model.key, entity.version.precedence_key)
-            self._repo.put_if_absent(
-                (*key, _metric_id(self._now())), {"schema": SCHEMA, "points": rows}
-            )
+            batch = (*key, _metric_id(self._now()))
+            self._repo.put_if_absent(batch, {"schema": SCHEMA, "points": rows})
+            if not self._holding():  # else no delete could come between
+                self._check_version_alive(entity, batch)
         return checked
+
+    def _check_version_alive(self, entity: ModelVersion, batch: Key) -> None:
+        """After writing a metric batch: if its version was deleted meanwhile, take the
+        batch back, or it would show on a version created later with the same number."""
+        doc = self._repo.get(version_key(entity.model, entity.version))
+        if doc is None or doc.data.get("deleting"):
+            self._repo.delete(batch)
+            raise NotFound(
+                f"{describe(entity.model, entity.version)} was deleted while its metrics "
+                "were being logged"
+            )
 
     def get_metrics(
         self, model: str | ModelName, version: str | Version, key: str | None = None
