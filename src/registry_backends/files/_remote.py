@@ -174,9 +174,7 @@ class RemoteStore:
         """After a lost create: restore the markers if a crash left the document without."""
         doc = self._doc_of(name)
         assert doc is not None
-        try:
-            self._call(lambda: self._wire.head(self._key(_index.markers(*doc)[1])), name)
-        except NotFound:
+        if not self._exists(_index.markers(*doc)[1]):
             self._write_markers(name)
 
     async def _put_all(self, keys: list[str]) -> None:
@@ -208,15 +206,23 @@ class RemoteStore:
 
     def reindex(self, name: str) -> None:
         """Write the markers of document ``name`` again (when it still exists)."""
-        if self.read(name) is not None:
+        if self._exists(name):
             self._write_markers(name)
 
     def remove_stale_marker(self, marker: str) -> None:
         """Remove ``marker`` unless its document exists now (a create may have come since
         the listing: its document is written before its markers)."""
         document = _index.document_of_marker(marker)
-        if document is None or self.read(document) is None:
+        if document is None or not self._exists(document):
             self._delete_quietly([marker])
+
+    def _exists(self, name: str) -> bool:
+        """Whether object ``name`` exists (a HEAD: no body read)."""
+        try:
+            self._call(lambda: self._wire.head(self._key(name)), name)
+        except NotFound:
+            return False
+        return True
 
     def _delete_quietly(self, names: list[str]) -> None:
         async def one(key: str) -> None:
@@ -363,11 +369,7 @@ class RemoteStore:
             for page in self._list_all(self._key(f"{name}/"), delimiter=False)
             for o in page.objects
         ]
-        try:
-            self._call(lambda: self._wire.head(self._key(name)), name)
-        except NotFound:
-            return found
-        return [name, *found]
+        return [name, *found] if self._exists(name) else found
 
     def remove_tree(self, name: str) -> None:
         """Markers first (see `_index`), then the rest, in batches of 1,000."""

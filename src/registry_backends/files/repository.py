@@ -40,7 +40,7 @@ from registry_core.errors import (
     NotFound,
     SchemaError,
 )
-from registry_core.protocol import BlobWriter, Document, Key
+from registry_core.protocol import BlobWriter, Document, Key, reads_are_quick
 
 __all__ = ["FORMAT", "SCHEMA", "FilesRepository"]
 
@@ -155,7 +155,7 @@ class FilesRepository:
     @property
     def quick_reads(self) -> bool:
         """Whether the store's reads stay on this machine (`registry_core.protocol`)."""
-        return getattr(self._store, "quick_reads", False) is True
+        return reads_are_quick(self._store)
 
     # -- documents ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from registry_backends.sql._project import CHILD_COLUMNS, CHILDREN, project_children
+from registry_backends.sql._project import CHILD_COLUMNS, CHILDREN, Rows, project_children
 
 __all__ = ["RowWriter"]
 
@@ -83,20 +83,14 @@ class RowWriter:
         unnested from arrays in data-modifying CTEs): one round trip instead of one per
         child table. Larger batches take `insert_if_absent` and COPY.
         """
-        if not self._copy:
-            row_id = self.insert_if_absent(conn, table, values)
-            if row_id is not None:
-                self.write_children(conn, table, row_id, data, replace=False)
-            return row_id
-        children = project_children(table.name, data, 0)  # the root's id comes later
-        if all(len(rows) <= COPY_FROM for _, rows in children):
-            return self._create_in_one(conn, table, values, children)
+        children = None
+        if self._copy:
+            children = project_children(table.name, data, 0)  # the root's id comes later
+            if all(len(rows) <= COPY_FROM for _, rows in children):
+                return self._create_in_one(conn, table, values, children)
         row_id = self.insert_if_absent(conn, table, values)
         if row_id is not None:
-            fk = CHILDREN[table.name][0]
-            for child, rows in children:
-                if rows:
-                    self._insert_rows(conn, child, fk, [(row_id, *row[1:]) for row in rows])
+            self.write_children(conn, table, row_id, data, replace=False, projected=children)
         return row_id
 
     def _create_in_one(
@@ -154,13 +148,20 @@ class RowWriter:
         data: Mapping[str, Any],
         *,
         replace: bool,
+        projected: Rows | None = None,
     ) -> None:
-        """Project ``data`` into the root's child tables (replacing what was there)."""
+        """Project ``data`` into the root's child tables (replacing what was there);
+        ``projected``: its rows already projected, for any root id (it is put in)."""
         fk, tables = CHILDREN[table.name]
         if replace:
             for child in tables:
                 conn.execute(sa.delete(child).where(child.c[fk] == row_id))
-        for child, rows in project_children(table.name, data, row_id):
+        children = (
+            project_children(table.name, data, row_id)
+            if projected is None
+            else [(child, [(row_id, *row[1:]) for row in rows]) for child, rows in projected]
+        )
+        for child, rows in children:
             if rows:
                 self._insert_rows(conn, child, fk, rows)
 
