@@ -241,11 +241,17 @@ class VersionsMixin(RegistryBase):
             alias = AliasName.parse(spec)
         except InvalidName:
             alias = None
-        if alias is not None:
-            target = self._model_doc(name)[0].aliases.get(alias.value)
-            if target is not None:
-                return self._version_doc(name, target)[0]
-        return self._resolve_range(name, Range.parse(spec), include_prereleases)
+        if alias is None:
+            return self._resolve_range(name, Range.parse(spec), include_prereleases)
+        aliases = self._model_doc(name)[0].aliases
+        target = aliases.get(alias.value)
+        if target is not None:
+            return self._version_doc(name, target)[0]
+        try:
+            spec_range = Range.parse(spec)
+        except InvalidVersion:
+            raise NotFound(_no_such_alias(name, spec, sorted(aliases))) from None
+        return self._resolve_range(name, spec_range, include_prereleases)
 
     def _resolve_range(
         self, name: ModelName, spec: Range, include_prereleases: bool
@@ -359,3 +365,14 @@ class VersionsMixin(RegistryBase):
 def _check_page_size(page_size: int) -> None:
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise InvalidInput(f"page_size must be an integer from 1 to 1000, got {page_size!r}")
+
+
+def _no_such_alias(name: ModelName, spec: str, aliases: list[str]) -> str:
+    """What a spec that reads as neither a version, ``latest``, an alias nor a range means:
+    most likely an alias that does not exist (yet), so say so and list the real ones."""
+    known = f"its aliases are {', '.join(aliases)}" if aliases else "it has no aliases"
+    return (
+        f"model '{name}' has no alias or version {spec!r} ({known}); a spec is an exact "
+        "version, 'latest', an alias or an npm range such as '^1.2'"
+    )
+

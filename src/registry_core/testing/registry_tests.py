@@ -205,6 +205,19 @@ class RegistryContractTests(RepositoryFixtures):
         with pytest.raises(InvalidVersion):
             registry.resolve("m", ">=>=1")
 
+    def test_a_missing_alias_is_not_found_and_the_error_lists_the_aliases(
+        self, registry: Registry
+    ) -> None:
+        registry.create_model("m")
+        _ready(registry, "m", "1.0.0")
+        with pytest.raises(NotFound, match=r"no alias or version 'production' \(it has no alias"):
+            registry.resolve("m", "production")
+        registry.set_alias("m", "champion", "1.0.0")
+        registry.set_alias("m", "canary", "1.0.0")
+        with pytest.raises(NotFound, match=r"'production' \(its aliases are canary, champion\)"):
+            registry.resolve("m", "production")
+        assert str(registry.resolve("m", "1").version) == "1.0.0"  # an alias-like range
+
     def test_a_range_matches_a_prerelease_only_on_its_own_tuple(self, registry: Registry) -> None:
         registry.create_model("m")
         _ready(registry, "m", "1.2.3", "1.2.4-rc.1", "1.3.0-beta.1")
