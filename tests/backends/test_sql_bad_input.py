@@ -20,7 +20,7 @@ from sql_support import fresh_repository, tables_of
 
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core import CIJob, Metric, Registry
-from registry_core.errors import BackendError, InvalidInput, RegistryError, SchemaError
+from registry_core.errors import InvalidInput, RegistryError, SchemaError
 
 KINDS = ["sqlite", "postgresql", "mysql"]
 
@@ -241,11 +241,24 @@ def test_artifacts_twice_is_refused(tmp_path: Path) -> None:
         open_sql(f"sqlite:///{tmp_path}/r.db?artifacts=/a", artifacts="/b")
 
 
-def test_a_database_in_a_missing_folder_is_a_backend_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match="unable to open") as caught:
+def test_a_database_in_a_missing_folder_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist") as caught:
         open_sql(f"sqlite:///{tmp_path}/missing/r.db")
     assert str(tmp_path / "missing") in str(caught.value)
+    assert "four slashes" not in str(caught.value)  # the path was absolute already
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_relative_path_in_a_missing_folder_shows_the_absolute_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput) as caught:
+        open_sql("sqlite:///tmp/x.db")  # meant /tmp/x.db; SQLAlchemy reads ./tmp/x.db
+    message = str(caught.value)
+    assert f"the folder {str(tmp_path / 'tmp')!r} of the SQLite database does not exist" in message
+    assert "write sqlite:////tmp/x.db (four slashes)" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_schema_with_other_tables_is_refused_and_left_alone() -> None:

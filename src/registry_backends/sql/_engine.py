@@ -114,7 +114,22 @@ def _sqlite_target(parsed: sa.URL, location: str | None) -> Target:
     path = os.path.abspath(os.path.expanduser(database))
     if os.path.isdir(path):
         raise InvalidInput(f"{path!r} is a folder, not a SQLite database file")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise InvalidInput(_missing_folder(database, folder))
     return Target(parsed.set(database=path), "sqlite", location or f"{path}.artifacts")
+
+
+def _missing_folder(database: str, folder: str) -> str:
+    """Why a SQLite file cannot be made; a relative path may have been meant as absolute
+    (``sqlite:///tmp/x.db`` is ``./tmp/x.db``, SQLAlchemy's convention)."""
+    message = f"the folder {folder!r} of the SQLite database does not exist; create it first"
+    if os.path.isabs(database) or database.startswith("~"):
+        return message
+    return (
+        f"{message}. sqlite:///{database} names a path relative to the current folder; "
+        f"for the absolute path /{database} write sqlite:////{database} (four slashes)"
+    )
 
 
 def make_engine(target: Target) -> sa.Engine:
