@@ -82,7 +82,10 @@ def test_a_stranger_cannot_read_a_private_registry(cli: Cli, registry: Registry)
 
 def test_verify_ok(cli: Cli, ready: tuple[str, str]) -> None:
     run = cli("verify", *ready)
-    assert (run.code, run.out) == (0, "ok: fraud/1.0.0: 1 artifacts match\n")
+    assert (run.code, run.out) == (
+        0,
+        "ok: fraud/1.0.0: 1 artifact checked, every SHA-256 matches\n",
+    )
     doc = cli("verify", *ready, json=True).json()
     assert doc == {"package": "fraud/1.0.0", "checked": 1, "ok": True, "problems": []}
 
@@ -95,7 +98,7 @@ def test_verify_lists_problems_and_exits_1(
     writer.commit()
     run = cli("verify", *ready)
     assert run.code == 1
-    assert run.out.startswith("fraud/1.0.0: 1 of 1 artifacts failed:\n  model.bin: ")
+    assert run.out.startswith("fraud/1.0.0: 1 of 1 artifact failed:\n  model.bin: ")
     doc = cli("verify", *ready, json=True)
     assert doc.code == 1
     assert doc.json()["ok"] is False

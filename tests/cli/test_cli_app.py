@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import io
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +23,7 @@ from registry_core import (
     CIJob,
     Metric,
     ModelName,
+    Registry,
     Role,
     Settings,
     Version,
@@ -203,3 +206,85 @@ def test_format_time_is_utc() -> None:
 def test_table_aligns_columns() -> None:
     lines = table(["NAME", "SIZE"], [("a", "1 B"), ("longer", "10.0 KiB")], right="SIZE")
     assert lines == ["NAME        SIZE", "a            1 B", "longer  10.0 KiB"]
+
+
+def test_an_empty_cell_shows_as_a_dash_in_every_column() -> None:
+    lines = table(["NAME", "ALIASES", "DESCRIPTION"], [("a", "", ""), ("b", "prod", "x")])
+    assert lines == ["NAME  ALIASES  DESCRIPTION", "a     -        -", "b     prod     x"]
+
+
+def test_get_is_another_name_for_show(cli: Cli, registry: Registry) -> None:
+    registry.create_model("fraud", "d")
+    registry.create_version("fraud", "1.0.0")
+    registry.publish("fraud", "1.0.0")
+    registry.set_alias("fraud", "champion", "1.0.0")
+    for shown in (
+        ("model", "{}", "fraud"),
+        ("version", "{}", "fraud", "1.0.0"),
+        ("alias", "{}", "fraud", "champion"),
+        ("settings", "{}"),
+    ):
+        by_show = cli(*(word.format("show") for word in shown), json=True)
+        by_get = cli(*(word.format("get") for word in shown), json=True)
+        assert by_show.code == 0, by_show.err
+        assert by_get.out == by_show.out
+
+
+#: Every command that prints a list, with what it needs to exist first.
+LISTINGS = [
+    ("model", "list"),
+    ("version", "list", "fraud"),
+    ("artifact", "list", "fraud", "1.0.0"),
+    ("log", "metrics", "fraud", "1.0.0"),
+    ("log", "metric", "fraud", "1.0.0", "auc=0.5"),
+    ("artifact", "upload", "fraud", "1.0.0", "-", "--name", "in.txt"),
+    ("token", "list"),
+]
+
+
+@pytest.mark.parametrize("argv", LISTINGS, ids=" ".join)
+def test_every_list_in_json_has_one_shape(
+    argv: tuple[str, ...], cli: Cli, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.create_model("fraud")
+    registry.create_version("fraud", "1.0.0")
+    registry.upload("fraud", "1.0.0", io.BytesIO(b"w"), name="model.bin")
+    registry.log_metric("fraud", "1.0.0", "auc", 0.25)
+    registry.create_token("ana")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"text")))
+    run = cli(*argv, json=True)
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert sorted(doc) == ["items", "next_page_token"]
+    assert isinstance(doc["items"], list) and len(doc["items"]) == 1
+
+
+def test_a_missing_alias_is_named_as_one(cli: Cli, registry: Registry, tmp_path: Path) -> None:
+    registry.create_model("fraud")
+    run = cli("artifact", "download", "fraud", "production", "--dest", str(tmp_path))
+    assert run.code == 1
+    assert "model 'fraud' has no alias or version 'production' (it has no aliases)" in run.err
+    assert "range" not in run.err.split(";")[0]
+
+
+def test_a_file_given_as_version_points_at_the_missing_version(
+    cli: Cli, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.create_model("fraud")
+    (tmp_path / "weights.bin").write_bytes(b"w")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "params.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    # V=$(failing command); modelreg artifact upload fraud $V weights.bin config/
+    run = cli("artifact", "upload", "fraud", "weights.bin", "config/")
+    assert run.code == 1
+    assert "'weights.bin' is a local file: was VERSION left out, or empty?" in run.err
+    assert "is a local file" not in cli("version", "publish", "fraud", "nofile").err
+
+
+def test_an_artifact_table_fits_in_80_columns(cli: Cli, registry: Registry) -> None:
+    registry.create_model("fraud")
+    registry.create_version("fraud", "1.0.0")
+    registry.upload("fraud", "1.0.0", io.BytesIO(b"w" * 5000), name="config/params-final.json")
+    lines = cli("artifact", "list", "fraud", "1.0.0").out.splitlines()
+    assert len(lines) == 2 and max(len(line) for line in lines) <= 80

@@ -39,12 +39,12 @@ def test_upload_with_name_and_subfolder_as_json(
         "artifact", "upload", *draft, str(files / "model.bin"), "--name", "w.bin",
         "--subfolder", "weights", json=True,
     )  # fmt: skip
-    doc = run.json()
+    doc = run.json()["items"]
     assert [a["path"] for a in doc] == ["weights/w.bin"]
     assert doc[0]["size"] == 900
     assert len(doc[0]["sha256"]) == 64
     run = cli("artifact", "upload", *draft, str(files / "conf"), "--subfolder", "c", json=True)
-    assert [a["path"] for a in run.json()] == ["c/a.json", "c/sub/b.txt"]
+    assert [a["path"] for a in run.json()["items"]] == ["c/a.json", "c/sub/b.txt"]
 
 
 def test_upload_from_stdin_needs_a_name(
@@ -104,8 +104,12 @@ def test_artifact_list(cli: Cli, registry: Registry, draft: tuple[str, str], fil
     lines = cli("artifact", "list", *draft).out.splitlines()
     assert lines[0].split() == ["PATH", "SIZE", "SHA256"]
     assert [line.split()[0] for line in lines[1:]] == ["conf/a.json", "conf/sub/b.txt", "model.bin"]
+    listed = registry.list_artifacts(*draft)
+    assert [line.split()[-1] for line in lines[1:]] == [a.sha256[:12] for a in listed]
     doc = cli("artifact", "list", *draft, "--prefix", "conf/sub", json=True).json()
-    assert [a["path"] for a in doc] == ["conf/sub/b.txt"]
+    assert [a["path"] for a in doc["items"]] == ["conf/sub/b.txt"]
+    assert doc["items"][0]["sha256"] == listed[1].sha256  # JSON keeps the whole hash
+    assert doc["next_page_token"] is None
 
 
 def test_download_everything_and_compare_bytes(
@@ -217,7 +221,7 @@ def test_the_same_key_twice_is_exit_2(cli: Cli, draft: tuple[str, str]) -> None:
 
 def test_log_metric_and_metrics(cli: Cli, registry: Registry, draft: tuple[str, str]) -> None:
     assert cli("log", "metric", *draft, "auc=0.5", "loss=1e-3").code == 0
-    doc = cli("log", "metric", *draft, "auc=0.75", "--step", "3", json=True).json()
+    doc = cli("log", "metric", *draft, "auc=0.75", "--step", "3", json=True).json()["items"]
     assert doc[0]["key"] == "auc"
     assert (doc[0]["value"], doc[0]["step"]) == (0.75, 3)
     cli("log", "metric", *draft, "loss=nan", "--step", "4")
@@ -227,7 +231,7 @@ def test_log_metric_and_metrics(cli: Cli, registry: Registry, draft: tuple[str, 
     lines = cli("log", "metrics", *draft).out.splitlines()
     assert lines[0].split() == ["KEY", "STEP", "VALUE", "LOGGED"]
     assert len(lines) == 5
-    history = cli("log", "metrics", *draft, "--key", "loss", json=True).json()
+    history = cli("log", "metrics", *draft, "--key", "loss", json=True).json()["items"]
     assert [p["value"] for p in history] == [0.001, "nan"]
 
 
@@ -329,7 +333,9 @@ def test_read_commands_take_an_alias_or_range_for_the_version(
     run = cli("artifact", "download", "fraud", "production", "--dest", str(tmp_path / "d"))
     assert run.code == 0, run.err
     assert (tmp_path / "d" / "model.bin").read_bytes() == b"weights"
-    assert cli("artifact", "list", "fraud", "^1", json=True).json()[0]["path"] == "model.bin"
+    assert (
+        cli("artifact", "list", "fraud", "^1", json=True).json()["items"][0]["path"] == "model.bin"
+    )
     assert cli("verify", "fraud", "latest").code == 0
     assert cli("version", "show", "fraud", "production", json=True).json()["version"] == "1.0.0"
     refused = cli("version", "publish", "fraud", "production")  # changes need the number

@@ -106,10 +106,10 @@ def test_a_model_version_from_draft_to_deletion(modelreg: Modelreg, workdir: Pat
     modelreg("log", "metric", "fraud", version, "auc=0.93", "--step", "2")
     modelreg("log", "tag", "fraud", version, "dataset=2025-03", "stale=yes")
     modelreg("log", "tag", "fraud", version, "--delete", "stale")
-    history = modelreg("--json", "log", "metrics", "fraud", version, "--key", "auc").json()
+    history = modelreg("--json", "log", "metrics", "fraud", version, "--key", "auc").json()["items"]
     assert [(p["step"], p["value"]) for p in history] == [(1, 0.81), (2, 0.93)]
 
-    listed = modelreg("--json", "artifact", "list", "fraud", version).json()
+    listed = modelreg("--json", "artifact", "list", "fraud", version).json()["items"]
     assert [a["path"] for a in listed] == [
         "config/nested/labels.txt",
         "config/params.json",

@@ -90,7 +90,9 @@ def test_token_commands_and_serve_with_the_stock_client(
     token = modelreg("--registry", str(registry), "token", "create", "--user", "ana").stdout
     token = token.strip()
     assert token.startswith("mrt_")
-    listed = json.loads(modelreg("--registry", str(registry), "--json", "token", "list").stdout)
+    listed = json.loads(modelreg("--registry", str(registry), "--json", "token", "list").stdout)[
+        "items"
+    ]
     assert [(t["user"], len(t["id"])) for t in listed] == [("ana", 16)]
     assert token not in json.dumps(listed)
 

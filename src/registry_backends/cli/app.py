@@ -30,7 +30,7 @@ from registry_backends.cli.common import (
     UsageError,
     add_global_options,
 )
-from registry_core import PermissionDenied, RegistryError
+from registry_core import InvalidVersion, PermissionDenied, RegistryError
 
 __all__ = ["build_parser", "command_paths", "main"]
 
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_paths(parser: argparse.ArgumentParser | None = None) -> Iterator[tuple[str, ...]]:
-    """Every leaf command as its words, e.g. ``("version", "create")`` (docs and tests)."""
+    """Every leaf command as its words, e.g. ``("version", "create")`` (docs and tests);
+    a command's aliases (``version get`` for ``version show``) are not listed again."""
     root = parser or build_parser()
 
     def walk(node: argparse.ArgumentParser, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
@@ -89,8 +90,11 @@ def command_paths(parser: argparse.ArgumentParser | None = None) -> Iterator[tup
         if not subs:
             yield prefix
             return
+        seen: set[int] = set()
         for name, child in subs[0].choices.items():
-            yield from walk(child, (*prefix, name))
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield from walk(child, (*prefix, name))
 
     yield from walk(root, ())
 
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         _error_line(f"permission denied: {error}")
         return 1
     except (RegistryError, CommandFailed) as error:
-        _error_line(str(error))
+        _error_line(f"{error}{_hint(args, error)}")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("\nmodelreg: interrupted\n")
@@ -133,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def _hint(args: argparse.Namespace, error: Exception) -> str:
+    """A pointer to the likely cause when VERSION holds what was meant as a file: the
+    version was left out, often because the ``$(...)`` that should have given it failed."""
+    given = getattr(args, "version", None)
+    if isinstance(error, InvalidVersion) and isinstance(given, str) and os.path.exists(given):
+        return f" ({given!r} is a local file: was VERSION left out, or empty?)"
+    return ""
 
 
 def _error_line(message: str) -> None:

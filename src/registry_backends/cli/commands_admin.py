@@ -13,7 +13,7 @@ from registry_backends.cli.common import (
     add_group,
     read_version,
 )
-from registry_backends.cli.output import table
+from registry_backends.cli.output import plural, table
 from registry_core import Role, Settings
 
 __all__ = ["register"]
@@ -57,6 +57,7 @@ def _register_settings(subparsers: Subparsers) -> None:
         summary="show whether the registry is enabled, its visibility and its members",
         examples=["modelreg settings show"],
         func=settings_show,
+        aliases=["get"],
     )
     p = add_command(
         group,
@@ -145,10 +146,11 @@ def verify(ctx: Context) -> int:
         "ok": result.ok,
         "problems": [{"path": path, "problem": what} for path, what in result.problems],
     }
+    checked = plural(result.checked, "artifact")
     if result.ok:
-        ctx.out.done(payload, f"ok: {result.package}: {result.checked} artifacts match")
+        ctx.out.done(payload, f"ok: {result.package}: {checked} checked, every SHA-256 matches")
         return 0
-    lines = [f"{result.package}: {len(result.problems)} of {result.checked} artifacts failed:"]
+    lines = [f"{result.package}: {len(result.problems)} of {checked} failed:"]
     lines += [f"  {path}: {what}" for path, what in result.problems]
     ctx.out.result(payload, lines)
     return 1

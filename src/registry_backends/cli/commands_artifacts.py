@@ -19,7 +19,7 @@ from registry_backends.cli.common import (
     read_version,
     to_mapping,
 )
-from registry_backends.cli.output import format_size, format_time, table
+from registry_backends.cli.output import format_size, format_time, listing, short_hash, table
 from registry_backends.cli.progress import bars_wanted, progress_bar
 from registry_core import Artifact, ArtifactPath
 
@@ -177,7 +177,7 @@ def artifact_upload(ctx: Context) -> int:
                     )
                 )
     lines = [f"uploaded {art.path} ({format_size(art.size)})" for art in uploaded]
-    ctx.out.done(uploaded, "\n".join(lines))
+    ctx.out.done(listing(uploaded), "\n".join(lines))
     return 0
 
 
@@ -187,8 +187,8 @@ def artifact_list(ctx: Context) -> int:
     artifacts = ctx.registry.list_artifacts(
         a.model, read_version(ctx, a.model, a.version), prefix=a.prefix
     )
-    rows = [(art.path, format_size(art.size), art.sha256) for art in artifacts]
-    ctx.out.result(artifacts, table(["PATH", "SIZE", "SHA256"], rows, right="SIZE"))
+    rows = [(art.path, format_size(art.size), short_hash(art.sha256)) for art in artifacts]
+    ctx.out.result(listing(artifacts), table(["PATH", "SIZE", "SHA256"], rows, right="SIZE"))
     return 0
 
 
@@ -329,7 +329,9 @@ def log_metric(ctx: Context) -> int:
             raise UsageError(f"metric {key!r} is given twice")
         metrics[key] = value
     points = ctx.registry.log_metrics(a.model, a.version, metrics, step=a.step)
-    ctx.out.done(points, "\n".join(f"metric {p.key} = {p.value!r} (step {p.step})" for p in points))
+    ctx.out.done(
+        listing(points), "\n".join(f"metric {p.key} = {p.value!r} (step {p.step})" for p in points)
+    )
     return 0
 
 
@@ -355,5 +357,7 @@ def log_metrics(ctx: Context) -> int:
     a = ctx.args
     points = ctx.registry.get_metrics(a.model, read_version(ctx, a.model, a.version), a.key)
     rows = [(p.key, p.step, repr(p.value), format_time(p.timestamp, seconds=True)) for p in points]
-    ctx.out.result(points, table(["KEY", "STEP", "VALUE", "LOGGED"], rows, right="STEP,VALUE"))
+    ctx.out.result(
+        listing(points), table(["KEY", "STEP", "VALUE", "LOGGED"], rows, right="STEP,VALUE")
+    )
     return 0

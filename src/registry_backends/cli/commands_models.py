@@ -16,6 +16,7 @@ from registry_backends.cli.common import (
 from registry_backends.cli.output import (
     by_user,
     format_time,
+    listing,
     mapping_lines,
     shorten,
     table,
@@ -69,6 +70,7 @@ def register(subparsers: Subparsers) -> None:
         summary="show a model: description, tags, aliases and its latest version",
         examples=["modelreg model show fraud"],
         func=model_show,
+        aliases=["get"],
     )
     p.add_argument("name", metavar="NAME")
 
@@ -137,15 +139,14 @@ def model_list(ctx: Context) -> int:
     rows = [
         (
             m.name,
-            ", ".join(sorted(m.aliases)) or "-",
+            ", ".join(sorted(m.aliases)),
             format_time(m.updated_at),
             shorten(m.description),
         )
         for m in items
     ]
     ctx.out.result(
-        {"items": items, "next_page_token": token},
-        table(["NAME", "ALIASES", "UPDATED", "DESCRIPTION"], rows),
+        listing(items, token), table(["NAME", "ALIASES", "UPDATED", "DESCRIPTION"], rows)
     )
     if token is not None and not ctx.json:
         ctx.out.note(f"more models: pass --all, or --page-token {token}")
@@ -253,6 +254,7 @@ def register_alias(subparsers: Subparsers) -> None:
             "modelreg --json alias show fraud champion",
         ],
         func=alias_show,
+        aliases=["get"],
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("alias", metavar="ALIAS")

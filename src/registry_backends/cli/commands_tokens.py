@@ -7,7 +7,7 @@ what it may do. The registry keeps only a hash, so ``create`` shows the token on
 from __future__ import annotations
 
 from registry_backends.cli.common import Context, Subparsers, add_command, add_group
-from registry_backends.cli.output import format_time, shorten, table
+from registry_backends.cli.output import format_time, listing, shorten, table
 
 __all__ = ["register"]
 
@@ -58,10 +58,8 @@ def token_create(ctx: Context) -> int:
 
 def token_list(ctx: Context) -> int:
     tokens = ctx.registry.list_tokens(ctx.args.user)
-    rows = [
-        (t.id, t.user, format_time(t.created_at), shorten(t.description, 40) or "-") for t in tokens
-    ]
-    ctx.out.result(tokens, table(["ID", "USER", "CREATED", "DESCRIPTION"], rows) if rows else "")
+    rows = [(t.id, t.user, format_time(t.created_at), shorten(t.description, 40)) for t in tokens]
+    ctx.out.result(listing(tokens), table(["ID", "USER", "CREATED", "DESCRIPTION"], rows))
     return 0
 
 

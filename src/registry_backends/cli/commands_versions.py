@@ -18,7 +18,7 @@ from registry_backends.cli.common import (
     read_version,
     to_mapping,
 )
-from registry_backends.cli.output import format_size, format_time, table, to_jsonable
+from registry_backends.cli.output import format_size, format_time, listing, table, to_jsonable
 from registry_backends.cli.render import version_lines
 from registry_core import CIJob, Metric, ModelVersion, VersionState
 
@@ -165,6 +165,7 @@ def _register_reading(group: Subparsers) -> None:
         summary="show a version: state, metadata, CI links, manifest and aliases",
         examples=["modelreg version show fraud 1.2.0", "modelreg --json version show fraud 1.2.0"],
         func=version_show,
+        aliases=["get"],
     )
     _model_version(p)
 
@@ -256,7 +257,7 @@ def version_list(ctx: Context) -> int:
         for v in items
     ]
     ctx.out.result(
-        {"items": items, "next_page_token": token},
+        listing(items, token),
         table(["VERSION", "STATE", "CREATED", "ARTIFACTS", "SIZE"], rows, right="ARTIFACTS,SIZE"),
     )
     if token is not None and not ctx.json:

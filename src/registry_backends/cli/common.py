@@ -124,12 +124,17 @@ def add_command(
     examples: Iterable[str],
     func: Handler,
     details: str = "",
+    aliases: Iterable[str] = (),
 ) -> argparse.ArgumentParser:
-    """Add a leaf command with its one-line summary, description and examples."""
+    """Add a leaf command with its one-line summary, description and examples.
+
+    ``aliases`` are other names for it (``get`` for ``show``), listed in ``--help``.
+    """
     lines = [f"  {e}" for e in examples]
     description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
     parser = subparsers.add_parser(
         name,
+        aliases=list(aliases),
         help=summary,
         description=description,
         epilog=("Example:\n" if len(lines) == 1 else "Examples:\n") + "\n".join(lines),

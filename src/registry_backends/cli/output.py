@@ -26,7 +26,10 @@ __all__ = [
     "by_user",
     "format_size",
     "format_time",
+    "listing",
     "mapping_lines",
+    "plural",
+    "short_hash",
     "shorten",
     "table",
     "to_json",
@@ -108,9 +111,27 @@ def format_time(when: dt.datetime | None, *, seconds: bool = False) -> str:
     return when.astimezone(dt.timezone.utc).strftime(shape)
 
 
+def listing(items: Iterable[Any], next_page_token: str | None = None) -> dict[str, Any]:
+    """The one JSON shape of every list the command prints, paged or not."""
+    return {"items": list(items), "next_page_token": next_page_token}
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 artifact``, ``2 artifacts``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def short_hash(sha256: str) -> str:
+    """The first 12 hex digits of a SHA-256, for tables (``show`` and ``--json`` give all)."""
+    return sha256[:12]
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str = "") -> list[str]:
-    """Rows aligned under ``headers``; columns named in ``right`` (by header) align right."""
-    text_rows = [[str(cell) for cell in row] for row in rows]
+    """Rows aligned under ``headers``; columns named in ``right`` (by header) align right.
+
+    An empty cell shows as ``-``, so every column reads the same way.
+    """
+    text_rows = [[str(cell) or "-" for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
