@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from registry_backends._install import install_command
 from registry_core import Actor, Registry, Repository
 from registry_core.errors import BackendNotInstalled, InvalidInput
 
@@ -81,7 +82,7 @@ def _load(scheme: str) -> Callable[..., Repository]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        hint = f"pip install 'modelreg[{backend.extra}]'" if backend.extra else "its package"
+        hint = install_command(backend.extra) if backend.extra else "its package"
         raise BackendNotInstalled(
             f"the {scheme!r} backend needs {error.name or module_name}; install it with {hint}"
         ) from error

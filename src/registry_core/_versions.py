@@ -375,4 +375,3 @@ def _no_such_alias(name: ModelName, spec: str, aliases: list[str]) -> str:
         f"model '{name}' has no alias or version {spec!r} ({known}); a spec is an exact "
         "version, 'latest', an alias or an npm range such as '^1.2'"
     )
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_backends import known_schemes, open_registry, register_backend
+from registry_backends import _install, known_schemes, open_registry, register_backend
+from registry_backends._install import install_command
 from registry_core import BackendNotInstalled, InvalidInput, MemoryRepository
 from registry_core.protocol import reads_are_quick
 
@@ -67,8 +69,9 @@ def test_an_unknown_scheme_lists_the_known_ones() -> None:
 
 def test_a_missing_driver_names_the_extra_to_install() -> None:
     register_backend("brokenstore", "modelreg_no_such_driver_module:open", extra="brokenstore")
-    with pytest.raises(BackendNotInstalled, match=r"pip install 'modelreg\[brokenstore\]'"):
+    with pytest.raises(BackendNotInstalled) as caught:
         open_registry("brokenstore://bucket")
+    assert f"install it with {install_command('brokenstore')}" in str(caught.value)
     assert "brokenstore" in known_schemes()
 
 
@@ -106,3 +109,22 @@ def test_reads_that_stay_on_this_machine_are_quick(tmp_path: Path) -> None:
     assert reads_are_quick(open_registry(str(tmp_path / "folder")).repository)
     assert reads_are_quick(MemoryRepository())
     assert not reads_are_quick(object())
+
+
+def test_the_install_hint_names_this_installation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_install, "_source", lambda: None)  # installed from an index
+    assert install_command("s3") == f"{shlex.quote(sys.executable)} -m pip install 'modelreg[s3]'"
+    monkeypatch.setattr(_install, "_source", lambda: ("/src/my modelreg", True))  # a checkout
+    assert install_command("s3").endswith(" -m pip install -e '/src/my modelreg[s3]'")
+    monkeypatch.setattr(_install, "_source", lambda: ("/src/modelreg", False))
+    assert install_command("sql").endswith(" -m pip install '/src/modelreg[sql]'")
+
+
+def test_this_installation_is_read_from_its_metadata() -> None:
+    _install._source.cache_clear()
+    source = _install._source()
+    if source is None:  # installed from a wheel or an index
+        assert install_command("s3").endswith(" -m pip install 'modelreg[s3]'")
+    else:  # installed from this checkout, as the README's commands do
+        assert Path(source[0]).resolve() == Path(__file__).resolve().parents[2]
+        assert install_command("s3").endswith(f"{shlex.quote(source[0] + '[s3]')}")

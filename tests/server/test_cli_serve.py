@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_backends._install import install_command
 from registry_backends.cli import main
 
 MODELREG = Path(sys.executable).parent / "modelreg"
@@ -125,7 +126,7 @@ def test_serve_without_the_server_extra_says_what_to_install(
         monkeypatch.setitem(sys.modules, module, None)
     code = main(["--registry", str(tmp_path / "r"), "serve", "--port", "1"])
     assert code == 1
-    assert "pip install 'modelreg[server]'" in capsys.readouterr().err
+    assert install_command("server") in capsys.readouterr().err
 
 
 def test_serve_refuses_a_bad_prefix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from registry_backends._install import install_command
 from registry_backends.cli.common import Context, Subparsers, add_command, add_group
 from registry_core import BackendNotInstalled
 
@@ -54,7 +55,7 @@ def _sql() -> ModuleType:
     except ImportError as error:
         raise BackendNotInstalled(
             f"SQL registries need {error.name or 'SQLAlchemy'}; install it with "
-            "pip install 'modelreg[sql]'"
+            f"{install_command('sql')}"
         ) from error
     return sql
 

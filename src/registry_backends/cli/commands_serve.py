@@ -6,6 +6,7 @@ imported only when this command runs, so the rest of the CLI works without it.
 
 from __future__ import annotations
 
+from registry_backends._install import install_command
 from registry_backends.cli.common import (
     CommandFailed,
     Context,
@@ -15,8 +16,6 @@ from registry_backends.cli.common import (
 )
 
 __all__ = ["register"]
-
-_INSTALL = "pip install 'modelreg[server]'"
 
 
 def register(subparsers: Subparsers) -> None:
@@ -32,7 +31,8 @@ def register(subparsers: Subparsers) -> None:
         func=serve,
         details="Point MLflow at it: MLFLOW_TRACKING_URI=http://HOST:PORT[PREFIX] and "
         "MLFLOW_TRACKING_TOKEN=<a token from 'modelreg token create'>. Callers without a "
-        f"token are anonymous. Needs the server extra: {_INSTALL}.",
+        "token are anonymous. Needs the server extra (pip install 'modelreg[server]', or\n"
+        "pip install -e '.[server]' in a checkout).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
@@ -71,7 +71,9 @@ def serve(ctx: Context) -> int:
 
         from registry_server import DEFAULT_MAX_BODY_BYTES, create_app
     except ImportError as error:
-        raise CommandFailed(f"serve needs the server extra ({error.name}): {_INSTALL}") from None
+        raise CommandFailed(
+            f"serve needs the server extra ({error.name}): {install_command('server')}"
+        ) from None
     app = create_app(
         ctx.registry,
         prefix=a.prefix,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from registry_backends._install import install_command
 from registry_backends.files._index import Listed
 from registry_backends.files._remote import RemoteStore
 from registry_backends.files._streams import (
@@ -67,7 +68,7 @@ def _import_gcsfs() -> Any:
         import gcsfs.core
     except ImportError as error:
         raise BackendNotInstalled(
-            "the 'gs' backend needs gcsfs; install it with pip install 'modelreg[gcs]'"
+            f"the 'gs' backend needs gcsfs; install it with {install_command('gcs')}"
         ) from error
     return gcsfs.core
 

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
+from registry_backends._install import install_command
 from registry_backends.files._index import Listed
 from registry_backends.files._remote import RemoteStore
 from registry_backends.files._streams import (
@@ -77,7 +78,7 @@ def _import_s3fs() -> Any:
         import s3fs
     except ImportError as error:
         raise BackendNotInstalled(
-            "the 's3' backend needs s3fs; install it with pip install 'modelreg[s3]'"
+            f"the 's3' backend needs s3fs; install it with {install_command('s3')}"
         ) from error
     return s3fs
 

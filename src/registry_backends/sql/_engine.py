@@ -22,6 +22,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
+from registry_backends._install import install_command
 from registry_core.errors import BackendNotInstalled, InvalidInput
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Target", "make_engine", "parse_url", "sqlite_reader"]
@@ -149,7 +150,7 @@ def make_engine(target: Target) -> sa.Engine:
         extra = _EXTRAS[target.backend]
         raise BackendNotInstalled(
             f"the {target.url.drivername!r} database driver is not installed "
-            f"({error.name or error}); install it with pip install 'modelreg[{extra}]'"
+            f"({error.name or error}); install it with {install_command(extra)}"
         ) from error
     except exc.NoSuchModuleError as error:
         raise InvalidInput(f"unknown database driver {target.url.drivername!r}") from error
