@@ -4,6 +4,8 @@
   table), its ``artifact_uri`` the proxied URI of its package ``<model>/<version>``.
 * ``version`` is the SemVer string; ``status`` is ``READY`` unless the version failed;
   the modelreg state rides along in the tag ``modelreg.state``.
+* The tag ``modelreg.alias`` is not stored: setting it points an alias
+  (`registry_server.alias_tag`).
 * Timestamps are integer milliseconds; NaN and infinities are the strings protobuf's JSON
   parser reads.
 """
@@ -28,6 +30,7 @@ from registry_core import (
 from registry_core.versions import BumpPart
 
 __all__ = [
+    "ALIAS_TAG",
     "BUMP_TAG",
     "STATE_TAG",
     "VERSION_TAGS",
@@ -49,6 +52,7 @@ __all__ = [
 STATE_TAG = "modelreg.state"
 VERSION_TAGS = ("modelreg.version", "gitlab.version")
 BUMP_TAG = "modelreg.bump"
+ALIAS_TAG = "modelreg.alias"  # points an alias; see registry_server.alias_tag
 _BUMPS: dict[str, BumpPart] = {"major": "major", "minor": "minor", "patch": "patch"}
 
 # Run ids: MLflow's client accepts only ``[A-Za-z0-9][A-Za-z0-9_-]{0,255}``. Names and

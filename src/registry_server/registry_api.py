@@ -5,6 +5,10 @@ object to answer with 200; errors are raised (modelreg's or `ApiError`) and mapp
 place. Reads take a version *spec* (``1.2.0``, an alias, or a range such as ``2`` for
 the highest ready 2.x.x, so MLflow's integer versions keep working once versions are
 ``N.0.0``); changes need the exact version.
+
+The version tag ``modelreg.alias`` points an alias instead of being stored, and deleting
+it removes the aliases that point at the version (`registry_server.alias_tag`). Deleting
+a model or a version follows MLflow: its aliases go with it (modelreg's ``force``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from registry_core import (
     Version,
     VersionState,
 )
+from registry_server import alias_tag
 from registry_server.calls import Call
 from registry_server.errors import ApiError
 from registry_server.mapping import (
+    ALIAS_TAG,
     STATE_TAG,
     aliases_of,
     artifact_uri,
@@ -90,7 +96,8 @@ def rename_model(reg: Registry, call: Call) -> dict[str, Any]:
 
 
 def delete_model(reg: Registry, call: Call) -> dict[str, Any]:
-    reg.delete_model(call.text("name"))
+    """The model goes with its versions and aliases, as in MLflow."""
+    reg.delete_model(call.text("name"), force=True)
     return {}
 
 
@@ -161,6 +168,7 @@ def create_version(reg: Registry, call: Call) -> dict[str, Any]:
     name = call.text("name")
     tags = call.tags()
     description = call.optional_text("description", "") or ""
+    alias_tag.refuse_at_create(tags)
     exact, bump = planned_version(tags)
     try:
         entity = reg.create_version(name, exact, bump=bump, description=description, tags=tags)
@@ -190,26 +198,23 @@ def update_version(reg: Registry, call: Call) -> dict[str, Any]:
 
 
 def delete_version(reg: Registry, call: Call) -> dict[str, Any]:
-    reg.delete_version(call.text("name"), exact_version(call.text("version")))
+    """The version goes with the aliases that point at it, as in MLflow."""
+    reg.delete_version(call.text("name"), exact_version(call.text("version")), force=True)
     return {}
 
 
 def set_version_tag(reg: Registry, call: Call) -> dict[str, Any]:
-    key = call.text("key")
+    name, key = call.text("name"), call.text("key")
     _refuse_reserved(key)
-    reg.set_tag(
-        call.text("name"),
-        exact_version(call.text("version")),
-        key,
-        call.optional_text("value", "") or "",
-    )
+    version = exact_version(call.text("version"))
+    alias_tag.set_version_tag(reg, name, version, key, call.optional_text("value", "") or "")
     return {}
 
 
 def delete_version_tag(reg: Registry, call: Call) -> dict[str, Any]:
-    key = call.text("key")
+    name, key = call.text("name"), call.text("key")
     _refuse_reserved(key)
-    reg.delete_tag(call.text("name"), exact_version(call.text("version")), key)
+    alias_tag.delete_version_tag(reg, name, exact_version(call.text("version")), key)
     return {}
 
 
@@ -221,8 +226,8 @@ def download_uri(reg: Registry, call: Call) -> dict[str, Any]:
 def transition_stage(reg: Registry, call: Call) -> dict[str, Any]:
     raise ApiError.invalid(
         "modelreg has no stages: point an alias at the version instead, e.g. "
-        "client.set_registered_model_alias(name, 'production', version), and load it as "
-        "models:/<name>@production"
+        f"client.set_model_version_tag(name, '1.2.0', '{ALIAS_TAG}', 'production'), and load "
+        "it as models:/<name>@production"
     )
 
 

@@ -3,7 +3,8 @@
 The run id names the version (`registry_server.mapping.run_id_for`); parameters, metrics
 and tags go to the version, and ending the run moves it through modelreg's lifecycle:
 FINISHED publishes (seals) the draft, FAILED or KILLED fails it. Ending it again the same
-way is a no-op, so the client's retries are harmless.
+way is a no-op, so the client's retries are harmless. The tag ``modelreg.alias`` means
+what it means on the version (`registry_server.alias_tag`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from registry_core import (
     Registry,
     VersionState,
 )
+from registry_server.alias_tag import delete_version_tag, set_version_tag
 from registry_server.calls import Call
 from registry_server.errors import ApiError
 from registry_server.mapping import (
@@ -73,7 +75,7 @@ def log_metric(reg: Registry, call: Call) -> dict[str, Any]:
 def _set_tag(reg: Registry, entity: ModelVersion, key: str, value: str) -> None:
     if key == STATE_TAG:
         raise ApiError.invalid(f"tag {STATE_TAG} is the version's state; end the run instead")
-    reg.set_tag(entity.model, entity.version, key, value)
+    set_version_tag(reg, entity.model, entity.version, key, value)
 
 
 def set_tag(reg: Registry, call: Call) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def set_tag(reg: Registry, call: Call) -> dict[str, Any]:
 
 def delete_tag(reg: Registry, call: Call) -> dict[str, Any]:
     entity = _version(reg, call)
-    reg.delete_tag(entity.model, entity.version, call.text("key"))
+    delete_version_tag(reg, entity.model, entity.version, call.text("key"))
     return {}
 
 

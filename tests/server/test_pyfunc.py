@@ -55,6 +55,22 @@ def test_pyfunc_model_round_trip(
     assert list(pyfunc.load_model(exact).predict([1.0])) == [2.0]
 
 
+def test_an_alias_set_by_tag_loads_by_models_uri(
+    client: Any, uris: str, name: str, tmp_path: Path
+) -> None:
+    """``modelreg.alias`` names the exact SemVer the client's alias call cannot take."""
+    saved = tmp_path / "model"
+    pyfunc.save_model(str(saved), python_model=Doubler(), pip_requirements=["mlflow"])
+    client.create_registered_model(name)
+    version = client.create_model_version(name, "", tags={"gitlab.version": "1.2.0"})
+    client.log_artifacts(version.run_id, str(saved))
+    client.set_terminated(version.run_id)
+
+    client.set_model_version_tag(name, "1.2.0", "modelreg.alias", "champion")
+    by_alias = pyfunc.load_model(f"models:/{name}@champion")
+    assert list(by_alias.predict([3.0])) == [6.0]
+
+
 def test_latest_uri_needs_integer_versions_in_the_stock_client(
     client: Any, uris: str, name: str, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from serverkit import Served, send
 
-from registry_core import Registry
+from registry_core import Registry, Version
 
 
 @pytest.fixture
@@ -60,6 +60,18 @@ def _operations(reg: Registry) -> dict[str, tuple[str, str, Any, bool]]:
             True,
         ),
         "upload": ("PUT", f"{art}/fraud/2.0.0/{new}.bin", b"bytes", True),
+        "alias by tag": (
+            "POST",
+            "/api/2.0/mlflow/model-versions/set-tag",
+            {"name": "fraud", "version": "1.0.0", "key": "modelreg.alias", "value": "prod"},
+            True,
+        ),
+        "unalias by tag": (
+            "DELETE",
+            "/api/2.0/mlflow/model-versions/delete-tag",
+            {"name": "fraud", "version": "1.0.0", "key": "modelreg.alias"},
+            True,
+        ),
         "delete model": (
             "DELETE",
             "/api/2.0/mlflow/registered-models/delete",
@@ -85,6 +97,7 @@ def test_permission_matrix(served: Served, visibility: str, caller: str | None) 
     with reg.new_version("fraud", "1.0.0") as draft:
         draft.upload(io.BytesIO(b"weights"), name="model.bin")
     reg.create_version("fraud", "2.0.0")
+    reg.set_alias("fraud", "champion", "1.0.0")  # for "unalias by tag" to remove
     got = {}
     want = {}
     for label, (method, path, body, write) in _operations(reg).items():
@@ -95,6 +108,36 @@ def test_permission_matrix(served: Served, visibility: str, caller: str | None) 
             code = answer.json()["error_code"]
             assert code == ("UNAUTHENTICATED" if answer.status == 401 else "PERMISSION_DENIED")
     assert got == want
+
+
+@pytest.mark.parametrize("caller", [None, "gil"], ids=["anonymous", "guest"])
+def test_who_may_not_write_cannot_point_an_alias_by_tag(
+    served: Served, mlflow_env: pytest.MonkeyPatch, caller: str | None
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    reg = served.registry
+    reg.update_settings(visibility="public")
+    reg.create_model("fraud")
+    reg.create_version("fraud", "1.0.0")
+    reg.publish("fraud", "1.0.0")
+    if caller is not None:
+        mlflow_env.setenv("MLFLOW_TRACKING_TOKEN", served.tokens[caller])
+    client = mlflow.MlflowClient(tracking_uri=served.url, registry_uri=served.url)
+    with pytest.raises(mlflow.exceptions.MlflowException) as error:
+        client.set_model_version_tag("fraud", "1.0.0", "modelreg.alias", "champion")
+    refused = "UNAUTHENTICATED" if caller is None else "PERMISSION_DENIED"
+    assert error.value.error_code == refused
+    assert reg.get_model("fraud").aliases == {}
+    reg.set_alias("fraud", "champion", "1.0.0")
+    with pytest.raises(mlflow.exceptions.MlflowException) as error:
+        client.delete_model_version_tag("fraud", "1.0.0", "modelreg.alias")
+    assert error.value.error_code == refused
+    assert reg.get_alias("fraud", "champion").version == Version.parse("1.0.0")
+
+    mlflow_env.setenv("MLFLOW_TRACKING_TOKEN", served.tokens["rob"])  # a reporter may
+    client.delete_model_version_tag("fraud", "1.0.0", "modelreg.alias")
+    client.set_model_version_tag("fraud", "1.0.0", "modelreg.alias", "production")
+    assert reg.get_model("fraud").aliases == {"production": Version.parse("1.0.0")}
 
 
 def test_a_revoked_token_is_401_and_a_disabled_registry_refuses_all(served: Served) -> None:
