@@ -32,6 +32,12 @@ def _published(client: Any, name: str, version: str, tmp_path: Path) -> Any:
     return mv
 
 
+def _model_with_two_versions(client: Any, name: str, tmp_path: Path) -> None:
+    client.create_registered_model(name)
+    _published(client, name, "1.0.0", tmp_path)
+    _published(client, name, "2.0.0", tmp_path)
+
+
 @pytest.fixture
 def uris(served: Any, mlflow_env: pytest.MonkeyPatch) -> str:
     """Point the fluent API at the server, so ``models:/`` URIs resolve through it."""
@@ -50,9 +56,7 @@ def _download_champion(name: str, dst: Path) -> str:
 def test_the_alias_tag_points_and_moves_an_alias(
     client: Any, uris: str, name: str, tmp_path: Path
 ) -> None:
-    client.create_registered_model(name)
-    _published(client, name, "1.0.0", tmp_path)
-    _published(client, name, "2.0.0", tmp_path)
+    _model_with_two_versions(client, name, tmp_path)
 
     client.set_model_version_tag(name, "1.0.0", ALIAS, "champion")
     champion = client.get_model_version_by_alias(name, "champion")
@@ -121,9 +125,7 @@ def test_a_bad_alias_name_in_the_tag_is_refused(
 def test_deleting_the_alias_tag_removes_the_aliases_of_that_version(
     client: Any, name: str, tmp_path: Path
 ) -> None:
-    client.create_registered_model(name)
-    _published(client, name, "1.0.0", tmp_path)
-    _published(client, name, "2.0.0", tmp_path)
+    _model_with_two_versions(client, name, tmp_path)
     client.set_model_version_tag(name, "1.0.0", ALIAS, "champion")
     client.set_model_version_tag(name, "1.0.0", ALIAS, "production")
     client.set_model_version_tag(name, "2.0.0", ALIAS, "challenger")
@@ -182,9 +184,7 @@ def test_deleting_a_model_with_an_alias_deletes_it(
 def test_deleting_an_aliased_version_deletes_it_and_its_aliases(
     client: Any, name: str, tmp_path: Path
 ) -> None:
-    client.create_registered_model(name)
-    _published(client, name, "1.0.0", tmp_path)
-    _published(client, name, "2.0.0", tmp_path)
+    _model_with_two_versions(client, name, tmp_path)
     client.set_model_version_tag(name, "1.0.0", ALIAS, "champion")
     client.set_model_version_tag(name, "2.0.0", ALIAS, "challenger")
     assert client.get_model_version(name, "1.0.0").aliases == ["champion"]
