@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -249,7 +249,7 @@ class ArtifactsMixin(RegistryBase):
         for artifact in chosen:
             target = root.joinpath(*artifact.path.segments)
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".modelreg-")
+            fd, temp = _new_temp_file(target.parent)
             blob = f"{entity.package}/{artifact.path}"
             try:
                 with os.fdopen(fd, "wb") as out, self._repo.open_blob(blob) as stream:
@@ -327,3 +327,18 @@ class ArtifactsMixin(RegistryBase):
         if entity.state.is_sealed and entity.manifest_sha256 != manifest_digest(entity.artifacts):
             problems.append(("<manifest>", "the manifest changed after it was sealed"))
         return Verification(entity.package, len(entity.artifacts), tuple(problems))
+
+
+def _new_temp_file(folder: Path) -> tuple[int, str]:
+    """A new file in ``folder`` for a download to land in before it is renamed.
+
+    Made as a plain ``open`` makes files (``0o666`` less the umask), so that a downloaded
+    model is as readable as any other file the user writes; ``mkstemp`` would give 0o600.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = str(folder / f".modelreg-{secrets.token_hex(8)}")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:  # 2**64 names: taken only by a leftover of the same name
+            continue
