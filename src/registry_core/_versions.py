@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -35,6 +36,11 @@ from registry_core.limits import check_description
 from registry_core.names import AliasName, ModelName
 from registry_core.permissions import Action
 from registry_core.versions import BumpPart, Range, Version
+
+#: What only a range has: comparators, ``^``/``~``, ``||``, wildcards, hyphen ranges. A spec
+#: without any that is no version, alias or range reads as a missing alias or a mistyped
+#: version (``1.0.O``), not as a broken range.
+_RANGE_SYNTAX = re.compile(r"[<>=^~|*\s]|(?:^|\.)[xX](?:$|\.)")
 
 # Scans start with a small page (latest usually sits at the top) and grow.
 _FIRST_PAGE = 8
@@ -238,19 +244,20 @@ class VersionsMixin(RegistryBase):
         if spec == "latest":
             return self.latest(name, include_prereleases=include_prereleases)
         try:
-            alias = AliasName.parse(spec)
+            alias: AliasName | None = AliasName.parse(spec)
         except InvalidName:
             alias = None
-        if alias is None:
-            return self._resolve_range(name, Range.parse(spec), include_prereleases)
-        aliases = self._model_doc(name)[0].aliases
-        target = aliases.get(alias.value)
-        if target is not None:
-            return self._version_doc(name, target)[0]
+        if alias is not None:
+            target = self._model_doc(name)[0].aliases.get(alias.value)
+            if target is not None:
+                return self._version_doc(name, target)[0]
         try:
             spec_range = Range.parse(spec)
         except InvalidVersion:
-            raise NotFound(_no_such_alias(name, spec, sorted(aliases))) from None
+            if _RANGE_SYNTAX.search(spec):  # meant as a range: say what is wrong with it
+                raise
+            aliases = sorted(self._model_doc(name)[0].aliases)
+            raise NotFound(_no_such_alias(name, spec, aliases)) from None
         return self._resolve_range(name, spec_range, include_prereleases)
 
     def _resolve_range(

@@ -217,6 +217,12 @@ class RegistryContractTests(RepositoryFixtures):
         with pytest.raises(NotFound, match=r"'production' \(its aliases are canary, champion\)"):
             registry.resolve("m", "production")
         assert str(registry.resolve("m", "1").version) == "1.0.0"  # an alias-like range
+        for typo in ("1.0.O", "01.0.0", "1.0.0.1"):  # no range syntax: a mistyped version
+            with pytest.raises(NotFound, match=f"no alias or version '{typo}'"):
+                registry.resolve("m", typo)
+        for broken in (">=>=1", "^^1", "1.x.y", "1.2 - 1.4.x.z"):  # a range, written wrong
+            with pytest.raises(InvalidVersion, match="is not an npm version range"):
+                registry.resolve("m", broken)
 
     def test_a_range_matches_a_prerelease_only_on_its_own_tuple(self, registry: Registry) -> None:
         registry.create_model("m")
