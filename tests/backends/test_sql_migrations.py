@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sql_support import new_database, tables_of
 
-from registry_backends.cli import commands_db
+from registry_backends.cli import commands_db, main
 from registry_backends.cli.common import Context
 from registry_backends.sql import HEAD, REVISIONS, current_revision, open_sql, upgrade
 from registry_backends.sql import schema as s
@@ -227,3 +227,25 @@ def test_modelreg_db_help_has_examples(capsys: pytest.CaptureFixture[str]) -> No
         with pytest.raises(SystemExit):
             parser.parse_args(["db", leaf, "--help"])
         assert f"modelreg db {leaf}" in capsys.readouterr().out.split("Example")[1]
+
+
+def test_modelreg_db_takes_the_registry_option_or_modelreg_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/reg.db"
+    assert main(["--registry", url, "--json", "db", "upgrade"]) == 0
+    assert json.loads(capsys.readouterr().out)["to"] == HEAD
+    monkeypatch.setenv("MODELREG_URL", url)
+    assert main(["--json", "db", "current"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "up to date"
+
+
+def test_modelreg_db_on_a_folder_registry_says_it_has_no_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODELREG_URL", raising=False)
+    assert main(["db", "current", str(tmp_path / "registry")]) == 2
+    assert "is not a SQL registry" in capsys.readouterr().err
+    assert main(["db", "current"]) == 2
+    assert "give the database URL" in capsys.readouterr().err
+    assert not (tmp_path / "registry").exists()

@@ -36,10 +36,13 @@ def register(subparsers: Subparsers) -> None:
     p = add_command(
         subparsers,
         "fsck",
-        summary="check the whole registry's storage for damage; exit 1 on a problem",
+        summary="check the registry's structure for what a crash left; exit 1 on a problem",
         examples=["modelreg fsck", "modelreg fsck --repair"],
         func=fsck,
-        details="--repair finishes interrupted deletes and removes what nothing refers to.",
+        details="Finds half-finished deletes and renames, orphan files and temp files (and on\n"
+        "S3/GCS documents missing from the listing index); --repair finishes or removes\n"
+        "them. It does not read the files' bytes: 'modelreg verify MODEL VERSION' re-hashes\n"
+        "a version's files against its manifest.",
     )
     p.add_argument("--repair", action="store_true", help="fix what can be fixed")
 

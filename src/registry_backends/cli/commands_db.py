@@ -6,13 +6,16 @@ backend is imported only when one of these commands runs.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 from registry_backends._install import install_command
-from registry_backends.cli.common import Context, Subparsers, add_command, add_group
+from registry_backends.cli.common import Context, Subparsers, UsageError, add_command, add_group
 from registry_core import BackendNotInstalled
 
 __all__ = ["register"]
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -38,7 +41,7 @@ def register(subparsers: Subparsers) -> None:
         details="Run it once after installing a newer modelreg; an empty database gets every "
         "table. Opening a registry at an older revision is refused until this has run.",
     )
-    p.add_argument("url", metavar="URL", help="the database URL (no ?artifacts= needed)")
+    p.add_argument("url", metavar="URL", nargs="?", help=_URL_HELP + " (no ?artifacts= needed)")
     p = add_command(
         group,
         "current",
@@ -46,7 +49,25 @@ def register(subparsers: Subparsers) -> None:
         examples=["modelreg db current sqlite:///registry.db"],
         func=current,
     )
-    p.add_argument("url", metavar="URL", help="the database URL")
+    p.add_argument("url", metavar="URL", nargs="?", help=_URL_HELP)
+
+
+_URL_HELP = "the database URL (default: --registry, else $MODELREG_URL)"
+
+
+def _url(ctx: Context) -> str:
+    """URL, else the registry the other commands would open; it must be a SQL one."""
+    url: str | None = ctx.args.url or getattr(ctx.args, "registry", None)
+    url = url or os.environ.get("MODELREG_URL")
+    if not url:
+        raise UsageError("give the database URL, e.g. modelreg db current sqlite:///reg.db")
+    scheme = url.partition("://")[0].lower() if "://" in url else "file"
+    if scheme.partition("+")[0] not in _SQL_SCHEMES:
+        raise UsageError(
+            f"{url!r} is not a SQL registry: 'db' upgrades the tables of sqlite:///, "
+            "postgresql:// and mysql:// registries; other registries have no schema to upgrade"
+        )
+    return url
 
 
 def _sql() -> ModuleType:
@@ -68,8 +89,8 @@ def _shown(url: str) -> str:
 
 def upgrade(ctx: Context) -> int:
     """Run the migrations up to the newest revision."""
+    url = _url(ctx)
     sql = _sql()
-    url = ctx.args.url
     before = sql.current_revision(url)
     after = sql.upgrade(url)
     payload = {"url": _shown(url), "from": before, "to": after, "head": sql.HEAD}
@@ -83,8 +104,8 @@ def upgrade(ctx: Context) -> int:
 
 def current(ctx: Context) -> int:
     """Print the stamped revision and whether this modelreg can open it."""
+    url = _url(ctx)
     sql = _sql()
-    url = ctx.args.url
     found = sql.current_revision(url)
     if found is None:
         state = "not a registry yet"
