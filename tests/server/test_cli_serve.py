@@ -132,3 +132,24 @@ def test_serve_without_the_server_extra_says_what_to_install(
 def test_serve_refuses_a_bad_prefix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["--registry", str(tmp_path / "r"), "serve", "--prefix", "mlflow/"]) == 2
     assert "--prefix" in capsys.readouterr().err
+
+
+def test_serve_on_a_port_in_use_is_one_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["--registry", str(tmp_path / "r"), "serve", "--port", port]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "pick another with --port" in err
+
+
+def test_serve_says_where_it_listens(server: tuple[str, subprocess.Popen[bytes], Path]) -> None:
+    url, proc, _ = server
+    proc.terminate()
+    proc.wait(10)
+    assert proc.stderr is not None
+    assert f"modelreg: serving on {url} (press Ctrl+C to stop)" in proc.stderr.read().decode()

@@ -6,6 +6,9 @@ imported only when this command runs, so the rest of the CLI works without it.
 
 from __future__ import annotations
 
+import errno
+import socket
+
 from registry_backends._install import install_command
 from registry_backends.cli.common import (
     CommandFailed,
@@ -81,5 +84,31 @@ def serve(ctx: Context) -> int:
         max_artifact_bytes=a.max_artifact_bytes,
         trust_anonymous=a.trust_anonymous,
     )
-    uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, lifespan="off")
+    listening = _listen(a.host, a.port)
+    host, port = listening.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    ctx.out.note(f"serving on http://{shown}:{port}{a.prefix} (press Ctrl+C to stop)")
+    config = uvicorn.Config(app, log_level=a.log_level, lifespan="off")
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so that a port in use is one clear error (exit 1)
+    before the server starts, rather than uvicorn's startup failure (exit 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listening = socket.socket(family, kind, proto)
+    except (OSError, socket.gaierror) as error:
+        raise CommandFailed(f"cannot listen on {host}:{port}: {error}") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        reason = error.strerror or str(error)
+        hint = "; pick another with --port" if error.errno == errno.EADDRINUSE else ""
+        raise CommandFailed(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+    return listening
