@@ -109,7 +109,8 @@ class VersionsMixin(RegistryBase):
                     continue
                 if version is None:
                     continue  # another bump took it: bump again from the new highest
-                held = "" if existing is None else f" (as '{existing.data.get('version')}')"
+                stored = None if existing is None else existing.data.get("version")
+                held = "" if stored in (None, str(target)) else f" (as '{stored}')"
                 raise AlreadyExists(f"{describe(name, target)} already exists{held}") from None
             if not self._holding():  # else no delete or rename could come between
                 self._check_model_alive(name, target)

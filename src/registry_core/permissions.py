@@ -112,6 +112,18 @@ RULES: Mapping[Action, Rule] = {
 }
 
 
+#: How a refusal names each action to the caller.
+_DOING: Mapping[Action, str] = {
+    Action.READ: "reading",
+    Action.CREATE: "creating",
+    Action.UPDATE: "changing",
+    Action.DELETE: "deleting",
+    Action.READ_SETTINGS: "reading the settings",
+    Action.UPDATE_SETTINGS: "changing the settings",
+    Action.MANAGE_MEMBERS: "managing members and tokens",
+}
+
+
 def _refusal(actor: Actor, action: Action, settings: Settings) -> str | None:
     rule = RULES[action]
     who = "anonymous caller" if actor.user is None else f"user {actor.user!r}"
@@ -121,14 +133,14 @@ def _refusal(actor: Actor, action: Action, settings: Settings) -> str | None:
     if role is None:
         if rule.public_readable and settings.visibility is Visibility.PUBLIC:
             return None
-        return f"{who} is not a member of this registry; {action.value} needs " + (
-            f"{rule.min_role.name.lower()} or up"
-        )
+        return f"{who} is not a member of this registry; {_needs(action, rule)}"
     if role < rule.min_role:
-        return (
-            f"{who} is {role.name.lower()}; {action.value} needs {rule.min_role.name.lower()} or up"
-        )
+        return f"{who} is {role.name.lower()}; {_needs(action, rule)}"
     return None
+
+
+def _needs(action: Action, rule: Rule) -> str:
+    return f"{_DOING[action]} needs {rule.min_role.name.lower()} or up"
 
 
 def is_allowed(actor: Actor, action: Action, settings: Settings) -> bool:

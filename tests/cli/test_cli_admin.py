@@ -59,7 +59,7 @@ def test_as_a_guest_creating_is_refused_with_permission(cli: Cli, registry: Regi
     run = cli("model", "create", "fraud", user="gus")
     assert run.code == 1
     assert run.err == (
-        "modelreg: error: permission denied: user 'gus' is guest; create needs reporter or up\n"
+        "modelreg: error: permission denied: user 'gus' is guest; creating needs reporter or up\n"
     )
     assert registry.list_models().items == ()
 

@@ -6,7 +6,16 @@ import itertools
 
 import pytest
 
-from registry_core import Action, Actor, PermissionDenied, Role, Settings, Visibility, authorize
+from registry_core import (
+    Action,
+    Actor,
+    PermissionDenied,
+    Role,
+    Settings,
+    Visibility,
+    authorize,
+    permissions,
+)
 from registry_core.permissions import RULES, is_allowed
 
 READS = {Action.READ}
@@ -63,7 +72,7 @@ def test_anonymous_callers_read_public_registries_only() -> None:
 
 def test_a_refusal_names_the_user_and_the_role_needed() -> None:
     settings = Settings(members={"gus": Role.GUEST})
-    with pytest.raises(PermissionDenied, match=r"'gus' is guest; delete needs reporter or up"):
+    with pytest.raises(PermissionDenied, match=r"'gus' is guest; deleting needs reporter or up"):
         authorize(Actor("gus"), Action.DELETE, settings)
 
 
@@ -71,3 +80,13 @@ def test_roles_parse_from_names() -> None:
     assert Role.parse("Maintainer") is Role.MAINTAINER
     with pytest.raises(ValueError, match="unknown role"):
         Role.parse("admin")
+
+
+def test_every_action_has_words_for_a_refusal() -> None:
+    assert set(permissions._DOING) == set(Action)
+    settings = Settings(members={"rob": Role.REPORTER})
+    with pytest.raises(PermissionDenied) as caught:
+        authorize(Actor("rob"), Action.MANAGE_MEMBERS, settings)
+    assert str(caught.value) == (
+        "user 'rob' is reporter; managing members and tokens needs maintainer or up"
+    )
