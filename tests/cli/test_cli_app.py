@@ -288,3 +288,21 @@ def test_an_artifact_table_fits_in_80_columns(cli: Cli, registry: Registry) -> N
     registry.upload("fraud", "1.0.0", io.BytesIO(b"w" * 5000), name="config/params-final.json")
     lines = cli("artifact", "list", "fraud", "1.0.0").out.splitlines()
     assert len(lines) == 2 and max(len(line) for line in lines) <= 80
+
+
+def test_a_table_cuts_its_last_column_to_fit() -> None:
+    rows = [("fraud/detector", "production", "2025-03-01 14:05Z", "x" * 60)]
+    lines = table(["NAME", "ALIASES", "UPDATED", "DESCRIPTION"], rows, fit=80)
+    assert max(len(line) for line in lines) == 80
+    assert lines[1].endswith("x…")
+    assert table(["A", "B"], [("a", "b" * 90)], fit=0)[1] == "a  " + "b" * 90
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS, *TREE])
+def test_help_fits_in_80_columns(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    main([*command.split(), "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if len(line) > 80] == []

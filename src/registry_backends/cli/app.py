@@ -42,7 +42,7 @@ Examples:
   modelreg log metric fraud 1.0.0 auc=0.93
   modelreg version publish fraud 1.0.0
   modelreg alias set fraud production 1.0.0
-  modelreg artifact download fraud "$(modelreg version resolve fraud '^1')" --dest out/
+  modelreg artifact download fraud '^1' --dest out/
 
 Run 'modelreg COMMAND --help' for a command's options and examples.
 """
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree: global options, groups, and leaf commands with examples."""
     parser = argparse.ArgumentParser(
         prog="modelreg",
-        description="Work with a modelreg model registry: models, semantic versions, "
+        description="Work with a modelreg model registry: models, semantic versions,\n"
         "artifacts, metrics, aliases and settings.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -87,7 +87,7 @@ def _register_artifact(subparsers: Subparsers) -> None:
         summary="download artifacts, each checked against its SHA-256",
         examples=[
             "modelreg artifact download fraud 1.3.0 --dest ./fraud",
-            "modelreg artifact download fraud 1.3.0 --path model.pkl --path config/params.json",
+            "modelreg artifact download fraud 1.3.0 --path model.pkl --path conf/a.json",
         ],
         func=artifact_download,
     )

@@ -42,9 +42,7 @@ def register(subparsers: Subparsers) -> None:
         group,
         "create",
         summary="create a model",
-        examples=[
-            "modelreg model create fraud/detector --description 'Card fraud' --tag team=risk"
-        ],
+        examples=["modelreg model create fraud/cards --description 'Card fraud' --tag team=risk"],
         func=model_create,
         details="Names are unique in a registry regardless of case.",
     )
@@ -146,7 +144,7 @@ def model_list(ctx: Context) -> int:
         for m in items
     ]
     ctx.out.result(
-        listing(items, token), table(["NAME", "ALIASES", "UPDATED", "DESCRIPTION"], rows)
+        listing(items, token), table(["NAME", "ALIASES", "UPDATED", "DESCRIPTION"], rows, fit=80)
     )
     if token is not None and not ctx.json:
         ctx.out.note(f"more models: pass --all, or --page-token {token}")

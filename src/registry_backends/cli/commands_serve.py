@@ -29,7 +29,7 @@ def register(subparsers: Subparsers) -> None:
         summary="serve the registry over MLflow's REST API (the stock mlflow client works)",
         examples=[
             "modelreg serve --registry ./registry --port 5000",
-            "modelreg serve --registry sqlite:///reg.db --prefix /api/v4/projects/42/ml/mlflow",
+            "modelreg serve --registry sqlite:///reg.db --prefix /api/v4/projects/42/ml",
         ],
         func=serve,
         details="Point MLflow at it: MLFLOW_TRACKING_URI=http://HOST:PORT[PREFIX] and "

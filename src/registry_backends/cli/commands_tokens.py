@@ -59,7 +59,7 @@ def token_create(ctx: Context) -> int:
 def token_list(ctx: Context) -> int:
     tokens = ctx.registry.list_tokens(ctx.args.user)
     rows = [(t.id, t.user, format_time(t.created_at), shorten(t.description, 40)) for t in tokens]
-    ctx.out.result(listing(tokens), table(["ID", "USER", "CREATED", "DESCRIPTION"], rows))
+    ctx.out.result(listing(tokens), table(["ID", "USER", "CREATED", "DESCRIPTION"], rows, fit=80))
     return 0
 
 

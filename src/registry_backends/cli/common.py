@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeAlias
@@ -34,6 +35,9 @@ __all__ = [
     "to_mapping",
 ]
 
+
+#: Help text is wrapped to this many columns, so it reads on an 80-column terminal.
+HELP_WIDTH = 79
 
 #: What `add_subparsers` returns; spelled as a string because it is not subscriptable at runtime.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -131,7 +135,9 @@ def add_command(
     ``aliases`` are other names for it (``get`` for ``show``), listed in ``--help``.
     """
     lines = [f"  {e}" for e in examples]
-    description = summary[0].upper() + summary[1:] + "." + (f"\n\n{details}" if details else "")
+    description = summary[0].upper() + summary[1:] + "."
+    if details:  # prose, wrapped here: the formatter keeps the examples' lines as written
+        description += "\n\n" + textwrap.fill(" ".join(details.split()), width=HELP_WIDTH)
     parser = subparsers.add_parser(
         name,
         aliases=list(aliases),

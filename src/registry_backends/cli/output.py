@@ -126,15 +126,25 @@ def short_hash(sha256: str) -> str:
     return sha256[:12]
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: str = "") -> list[str]:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], right: str = "", fit: int = 0
+) -> list[str]:
     """Rows aligned under ``headers``; columns named in ``right`` (by header) align right.
 
-    An empty cell shows as ``-``, so every column reads the same way.
+    An empty cell shows as ``-``, so every column reads the same way. With ``fit``, the
+    last column (free text such as a description) is cut short so lines stay within
+    ``fit`` characters, as long as it keeps at least 12 of its own.
     """
     text_rows = [[str(cell) or "-" for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    if fit and sum(widths) + 2 * (len(widths) - 1) > fit:
+        room = max(12, len(headers[-1]), fit - sum(widths[:-1]) - 2 * (len(widths) - 1))
+        if room < widths[-1]:
+            for row in text_rows:
+                row[-1] = shorten(row[-1], room)
+            widths[-1] = room
     lines = []
     for row in [list(headers), *text_rows]:
         cells = [
