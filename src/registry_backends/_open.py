@@ -72,6 +72,13 @@ def _scheme(url: str) -> str:
     return head.lower()
 
 
+def is_sql_url(url: str) -> bool:
+    """Whether ``url`` names a built-in SQL registry (any driver of its database)."""
+    database = _scheme(url).partition("+")[0]
+    backend = _BUILTIN.get(database)
+    return backend is not None and backend.target == _BUILTIN["sqlite"].target
+
+
 def _load(scheme: str) -> Callable[..., Repository]:
     backend = _REGISTERED.get(scheme) or _BUILTIN.get(scheme) or _from_entry_points().get(scheme)
     if backend is None:

@@ -83,9 +83,9 @@ def delete_version_tag(reg: Registry, model: str | ModelName, version: Version, 
 
 def delete_alias_tag(reg: Registry, model: str | ModelName, version: Version) -> None:
     """Delete every alias that points at the version; `NotFound` if none does."""
-    entity = reg.get_version(model, version)
-    held = aliases_of(reg.get_model(model), entity.version)
+    held = aliases_of(reg.get_model(model), version)
     if not held:
+        entity = reg.get_version(model, version)  # NotFound for a missing version
         raise NotFound(
             f"tag {ALIAS_TAG} is not set on version '{entity.version}' of model "
             f"'{entity.model}': no alias points at it"

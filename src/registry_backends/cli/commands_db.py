@@ -10,13 +10,11 @@ import os
 from types import ModuleType
 
 from registry_backends._install import install_command
-from registry_backends._open import _scheme
+from registry_backends._open import is_sql_url
 from registry_backends.cli.common import Context, Subparsers, UsageError, add_command, add_group
 from registry_core import BackendNotInstalled
 
 __all__ = ["register"]
-
-_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -62,7 +60,7 @@ def _url(ctx: Context) -> str:
     url = url or os.environ.get("MODELREG_URL")
     if not url:
         raise UsageError("give the database URL, e.g. modelreg db current sqlite:///reg.db")
-    if _scheme(url).partition("+")[0] not in _SQL_SCHEMES:
+    if not is_sql_url(url):
         raise UsageError(
             f"{url!r} is not a SQL registry: 'db' upgrades the tables of sqlite:///, "
             "postgresql:// and mysql:// registries; other registries have no schema to upgrade"

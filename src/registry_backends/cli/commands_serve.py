@@ -101,7 +101,7 @@ def _listen(host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         listening = socket.socket(family, kind, proto)
-    except (OSError, socket.gaierror) as error:
+    except OSError as error:  # socket.gaierror included
         raise CommandFailed(f"cannot listen on {host}:{port}: {error}") from None
     try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
