@@ -80,7 +80,7 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout_and_foreign_keys(db: SqlReposito
     assert _sqlite(db, "PRAGMA journal_mode") == [("wal",)]
     assert _sqlite(db, "PRAGMA busy_timeout") == [(30000,)]
     assert _sqlite(db, "PRAGMA foreign_keys") == [(1,)]
-    assert _sqlite(db, "PRAGMA synchronous") == [(1,)]  # NORMAL
+    assert _sqlite(db, "PRAGMA synchronous") == [(2,)]  # FULL: durable by default
 
 
 def test_artifacts_default_to_a_folder_beside_a_relative_database(
@@ -354,8 +354,8 @@ def test_each_thread_reads_on_a_connection_of_its_own_closed_with_the_thread(
     opened: list[sqlite3.Connection] = []
     connect = _session.sqlite_reader
 
-    def recording(engine: sa.Engine) -> sqlite3.Connection:
-        opened.append(connect(engine))
+    def recording(engine: sa.Engine, synchronous: str) -> sqlite3.Connection:
+        opened.append(connect(engine, synchronous))
         return opened[-1]
 
     monkeypatch.setattr(_session, "sqlite_reader", recording)

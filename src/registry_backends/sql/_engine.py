@@ -8,9 +8,17 @@ beside the file, server databases must give it.
 
 Engines are set up for the Registry's access pattern: READ COMMITTED on PostgreSQL and
 MySQL/MariaDB, so a compare-and-swap retried inside one transaction sees the other writer's
-commit; on SQLite WAL, a 30 s busy timeout, foreign keys, ``synchronous=NORMAL``, and
-``BEGIN IMMEDIATE`` for write transactions, so two writers queue instead of deadlocking on
-a lock upgrade.
+commit; on SQLite WAL, a 30 s busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for write
+transactions, so two writers queue instead of deadlocking on a lock upgrade.
+
+Durable by default: a commit has reached the disk when the call returns. SQLite runs WAL
+with ``synchronous=FULL`` (the WAL is synced at every commit); PostgreSQL and MySQL/MariaDB
+keep their durable defaults (``synchronous_commit=on``; ``innodb_flush_log_at_trx_commit=1``).
+``?synchronous=normal`` relaxes SQLite to ``synchronous=NORMAL`` and PostgreSQL to
+``synchronous_commit=off``: a commit returns before it is on disk, so a power loss or an OS
+crash can take the last commits with it (SQLite: those since the last WAL checkpoint;
+PostgreSQL: up to three ``wal_writer_delay``, 600 ms by default); the database stays
+consistent, and a crash of the process alone loses nothing (see `SYNCHRONOUS`).
 """
 
 from __future__ import annotations
@@ -25,7 +33,14 @@ from sqlalchemy import event, exc
 from registry_backends._install import install_command
 from registry_core.errors import BackendNotInstalled, InvalidInput
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "Target", "make_engine", "parse_url", "sqlite_reader"]
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "SYNCHRONOUS",
+    "Target",
+    "make_engine",
+    "parse_url",
+    "sqlite_reader",
+]
 
 BUSY_TIMEOUT_SECONDS = 30
 _DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
@@ -34,6 +49,12 @@ _EXTRAS = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql", "mariadb
 WRITE_OPTION = "modelreg_write"
 #: Execution option: this connection runs one read statement (SQLite: no BEGIN at all).
 READ_OPTION = "modelreg_read"
+#: ``?synchronous=`` values: what SQLite's ``PRAGMA synchronous`` and PostgreSQL's
+#: ``synchronous_commit`` are set to on every connection. ``full`` is the default.
+SYNCHRONOUS = {
+    "full": {"sqlite": "FULL", "postgresql": "on"},
+    "normal": {"sqlite": "NORMAL", "postgresql": "off"},
+}
 
 
 @attrs.frozen(repr=False)
@@ -43,6 +64,7 @@ class Target:
     url: sa.URL
     backend: str  # "sqlite", "postgresql", "mysql" (MariaDB included)
     artifacts: str
+    synchronous: str = "full"  # a key of SYNCHRONOUS
 
     @property
     def display(self) -> str:
@@ -90,9 +112,10 @@ def parse_url(url: str, artifacts: str | None = None, *, need_artifacts: bool = 
     if given is not None and artifacts is not None:
         raise InvalidInput("give the artifact store either as ?artifacts= or as artifacts=")
     location = artifacts if artifacts is not None else given
-    parsed = parsed.difference_update_query(["artifacts"])
+    synchronous = _synchronous(parsed, backend)
+    parsed = parsed.difference_update_query(["artifacts", "synchronous"])
     if backend == "sqlite":
-        return _sqlite_target(parsed, location)
+        return _sqlite_target(parsed, location, synchronous)
     if not location and need_artifacts:
         kind = "PostgreSQL" if backend == "postgresql" else "MySQL/MariaDB"
         raise InvalidInput(
@@ -102,10 +125,28 @@ def parse_url(url: str, artifacts: str | None = None, *, need_artifacts: bool = 
     if backend in ("mysql", "mariadb"):
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         backend = "mysql"
-    return Target(parsed, backend, location or "")
+    return Target(parsed, backend, location or "", synchronous)
 
 
-def _sqlite_target(parsed: sa.URL, location: str | None) -> Target:
+def _synchronous(parsed: sa.URL, backend: str) -> str:
+    """The ``?synchronous=`` of the URL (``full`` when absent), checked."""
+    given = parsed.query.get("synchronous")
+    if given is None:
+        return "full"
+    if isinstance(given, tuple) or given.lower() not in SYNCHRONOUS:
+        raise InvalidInput(
+            f"?synchronous= takes one of {', '.join(SYNCHRONOUS)} (full, the default, syncs "
+            f"every commit to disk), not {given!r}"
+        )
+    if backend in ("mysql", "mariadb") and given.lower() != "full":
+        raise InvalidInput(
+            "MySQL/MariaDB set durability for the whole server "
+            "(innodb_flush_log_at_trx_commit), not per connection: drop ?synchronous="
+        )
+    return given.lower()
+
+
+def _sqlite_target(parsed: sa.URL, location: str | None, synchronous: str) -> Target:
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         raise InvalidInput(
@@ -118,7 +159,7 @@ def _sqlite_target(parsed: sa.URL, location: str | None) -> Target:
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise InvalidInput(_missing_folder(database, folder))
-    return Target(parsed.set(database=path), "sqlite", location or f"{path}.artifacts")
+    return Target(parsed.set(database=path), "sqlite", location or f"{path}.artifacts", synchronous)
 
 
 def _missing_folder(database: str, folder: str) -> str:
@@ -141,6 +182,13 @@ def make_engine(target: Target) -> sa.Engine:
     else:
         options["isolation_level"] = "READ COMMITTED"
         options["connect_args"] = {"connect_timeout": 10}
+        commit_level = SYNCHRONOUS[target.synchronous]["postgresql"]
+        if target.backend == "postgresql" and commit_level != "on":
+            given = target.url.query.get("options")  # connect_args would replace it: join
+            joined = " ".join([*([given] if isinstance(given, str) else given or ())])
+            options["connect_args"]["options"] = (
+                f"{joined} -c synchronous_commit={commit_level}".strip()
+            )
         # The most recently used connection first: its prepared statements are warm, and
         # idle extra connections age out instead of being kept busy in turn.
         options["pool_use_lifo"] = True
@@ -155,12 +203,17 @@ def make_engine(target: Target) -> sa.Engine:
     except exc.NoSuchModuleError as error:
         raise InvalidInput(f"unknown database driver {target.url.drivername!r}") from error
     if target.backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
+        level = SYNCHRONOUS[target.synchronous]["sqlite"]
+
+        def connect(dbapi_connection: Any, _record: object) -> None:
+            _sqlite_connect(dbapi_connection, level)
+
+        event.listen(engine, "connect", connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+def _sqlite_connect(dbapi_connection: Any, synchronous: str) -> None:
     """Per connection: no pysqlite transaction handling (we BEGIN ourselves), and the
     settings that do not touch the file (WAL is set once, when the registry is made)."""
     dbapi_connection.isolation_level = None
@@ -168,19 +221,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
     finally:
         cursor.close()
 
 
-def sqlite_reader(engine: sa.Engine) -> Any:
+def sqlite_reader(engine: sa.Engine, synchronous: str) -> Any:
     """A new driver connection to the engine's SQLite file, outside its pool, for reads
-    only (``query_only``), set up as the pool's connections are."""
+    only (``query_only``), set up as the pool's connections are (``synchronous`` a key of
+    `SYNCHRONOUS`: a reader commits nothing, but it may run a checkpoint when it closes)."""
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
     cparams.update(timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     dbapi_connection = engine.dialect.connect(*cargs, **cparams)
     try:
-        _sqlite_connect(dbapi_connection, None)
+        _sqlite_connect(dbapi_connection, SYNCHRONOUS[synchronous]["sqlite"])
         dbapi_connection.execute("PRAGMA query_only = ON")
     except BaseException:
         dbapi_connection.close()

@@ -98,9 +98,12 @@ class _ThreadState(threading.local):
 class Sessions:
     """Per-thread transactions over one engine; see the module docstring."""
 
-    def __init__(self, engine: sa.Engine, secrets: tuple[str, ...]) -> None:
+    def __init__(
+        self, engine: sa.Engine, secrets: tuple[str, ...], *, synchronous: str = "full"
+    ) -> None:
         self._engine = engine
         self._secrets = secrets
+        self._synchronous = synchronous
         self._sqlite = engine.dialect.name == "sqlite"
         self._writer_lock = _file_writer_lock(str(engine.url.database)) if self._sqlite else None
         self._local = _ThreadState()
@@ -246,7 +249,7 @@ class Sessions:
         reader = state.reader
         if reader is None or reader.dbapi_connection is None or reader.pid != os.getpid():
             with db_errors(doing, self._secrets):
-                reader = _Reader(sqlite_reader(self._engine))
+                reader = _Reader(sqlite_reader(self._engine, self._synchronous))
             with self._readers_guard:
                 self._readers.add(reader)
             state.reader = reader

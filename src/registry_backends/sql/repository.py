@@ -109,7 +109,7 @@ class SqlRepository:
         self._engine = engine
         self._target = target
         self._blobs = blobs
-        self._sessions = Sessions(engine, target.secrets)
+        self._sessions = Sessions(engine, target.secrets, synchronous=target.synchronous)
         self._rows = RowWriter(engine)
         self._use = self._sessions.use
         self._read = self._sessions.read
