@@ -41,6 +41,13 @@ def checked_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {check_key("tag", k): check_value("tag", k, v) for k, v in tags.items()}
 
 
+def checked_params(params: Mapping[str, object]) -> dict[str, str]:
+    """Parameters after the key and value rules (numbers and booleans as text)."""
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"params must be a mapping, not {type(params).__name__}")
+    return {check_key("param", k): _param_value(k, v) for k, v in params.items()}
+
+
 def _param_value(key: str, value: Any) -> str:
     if isinstance(value, (bool, int, float)):
         value = str(value)
@@ -67,9 +74,7 @@ class MetadataMixin(RegistryBase):
     ) -> None:
         """Record several parameters at once (all or none)."""
         self._authorize(Action.UPDATE)
-        if not isinstance(params, Mapping):
-            raise InvalidInput(f"params must be a mapping, not {type(params).__name__}")
-        new = {check_key("param", k): _param_value(k, v) for k, v in params.items()}
+        new = checked_params(params)
         from registry_core._artifacts import _require_draft
 
         def add(current: ModelVersion) -> ModelVersion:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
+from registry_core._artifacts import manifest_digest
 from registry_core._base import (
     RegistryBase,
     atomic,
@@ -46,6 +47,8 @@ _RANGE_SYNTAX = re.compile(r"[<>=^~|*\s]|(?:^|\.)[xX](?:$|\.)")
 _FIRST_PAGE = 8
 _MAX_PAGE = 256
 _ORDERS = ("precedence", "-precedence")
+#: The manifest digest of a version sealed without files.
+_EMPTY_MANIFEST = manifest_digest(())
 
 
 class VersionsMixin(RegistryBase):
@@ -60,21 +63,29 @@ class VersionsMixin(RegistryBase):
         bump: BumpPart | None = None,
         prerelease: str | None = None,
         description: str = "",
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
         ci_job: CIJob | None = None,
+        publish: bool = False,
     ) -> ModelVersion:
         """Create a draft version: an exact ``version``, or a ``bump`` from the highest one.
 
         A bump (``major``, ``minor``, ``patch``, optionally with a ``prerelease`` label)
         starts at ``1.0.0``; racing bumps each get a distinct version. Two versions equal
         in precedence (``1.0.0+a``, ``1.0.0+b``) cannot both exist: `AlreadyExists`.
+
+        ``publish=True`` creates the version ready and sealed at once, in one write: for a
+        version without files (its ``params`` are then frozen with the empty manifest).
         """
         self._authorize(Action.CREATE)
         name = parse_name(model)
         check_description(description)
-        from registry_core._metadata import checked_tags
+        from registry_core._metadata import checked_params, checked_tags
 
         tag_map = checked_tags(tags or {})
+        param_map = checked_params(params or {})
+        if not isinstance(publish, bool):
+            raise InvalidInput(f"publish must be True or False, not {publish!r}")
         if (version is None) == (bump is None):
             raise InvalidVersion("give either a version or a bump ('major', 'minor', 'patch')")
         if version is not None and prerelease is not None:
@@ -94,12 +105,20 @@ class VersionsMixin(RegistryBase):
                 version=target,
                 description=description,
                 tags=tag_map,
+                params=param_map,
                 ci_job=ci_job,
                 created_at=now,
                 updated_at=now,
                 created_by=self._user(),
                 updated_by=self._user(),
             )
+            if publish:
+                entity = attrs.evolve(
+                    entity,
+                    state=VersionState.READY,
+                    published_at=now,
+                    manifest_sha256=_EMPTY_MANIFEST,
+                )
             try:
                 self._repo.put_if_absent(version_key(name, target), to_document(entity))
             except AlreadyExists:
@@ -300,8 +319,6 @@ class VersionsMixin(RegistryBase):
                         f"{', '.join(missing)} are missing (an upload did not finish); "
                         "delete and upload them again"
                     )
-                from registry_core._artifacts import manifest_digest
-
                 return attrs.evolve(
                     current,
                     state=target,

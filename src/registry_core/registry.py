@@ -250,7 +250,8 @@ class Registry(
         bump: BumpPart | None = None,
         prerelease: str | None = None,
         description: str = "",
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
         ci_job: CIJob | None = None,
     ) -> Iterator[Draft]:
         """Create a draft, yield it, publish it on success and mark it failed on an error.
@@ -266,6 +267,7 @@ class Registry(
             prerelease=prerelease,
             description=description,
             tags=tags,
+            params=params,
             ci_job=ci_job,
         )
         draft = Draft(self, entity.model, entity.version)

@@ -43,6 +43,15 @@ def test_version_create_exact(cli: Cli, registry: Registry) -> None:
     assert (made.description, dict(made.tags)) == ("d", {"k": "v"})
 
 
+def test_version_create_with_publish_is_ready_at_once(cli: Cli, registry: Registry) -> None:
+    registry.create_model("fraud")
+    run = cli("version", "create", "fraud", "0.1.0", "--tag", "source=baseline", "--publish")
+    assert (run.code, run.out) == (0, "created version 0.1.0 of model 'fraud' (ready)\n")
+    made = registry.get_version("fraud", "0.1.0")
+    assert made.state.value == "ready" and made.manifest_sha256 is not None
+    assert str(registry.latest("fraud").version) == "0.1.0"
+
+
 def test_version_create_bumps_and_quiet_prints_the_version(cli: Cli, registry: Registry) -> None:
     registry.create_model("fraud")
     assert cli("version", "create", "fraud", "--bump", "minor", quiet=True).out == "1.0.0\n"

@@ -112,6 +112,7 @@ def _register_create(group: Subparsers) -> None:
         examples=[
             "modelreg version create fraud 1.0.0 --description 'first cut'",
             "modelreg version create fraud --bump minor --prerelease rc --ci",
+            "modelreg version create fraud 0.1.0 --tag source=baseline --publish",
             "VERSION=$(modelreg -q version create fraud --bump patch)",
         ],
         func=version_create,
@@ -127,6 +128,9 @@ def _register_create(group: Subparsers) -> None:
     p.add_argument("--description", default="", metavar="D")
     p.add_argument("--tag", type=key_value, action="append", default=[], metavar="K=V")
     p.add_argument("--ci", action="store_true", help="link the CI job running now")
+    p.add_argument(
+        "--publish", action="store_true", help="create it ready at once (a version without files)"
+    )
 
 
 def _register_reading(group: Subparsers) -> None:
@@ -225,10 +229,11 @@ def version_create(ctx: Context) -> int:
         description=a.description,
         tags=tags,
         ci_job=ci_job,
+        publish=a.publish,
     )
     ctx.out.done(
         created,
-        f"created version {created.version} of model '{created.model}' (draft)",
+        f"created version {created.version} of model '{created.model}' ({created.state.value})",
         quiet_text=str(created.version),
     )
     return 0

@@ -265,6 +265,45 @@ class RegistryContractTests(RepositoryFixtures):
             registry.publish("m", "1.0.0")
         assert registry.get_version("m", "1.0.0").state is VersionState.FAILED
 
+    def test_create_with_publish_is_ready_and_sealed_at_once(self, registry: Registry) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "0.9.0", publish=True)
+        made = registry.create_version(
+            "m", "1.0.0", tags={"k": "v"}, params={"lr": 0.1, "deep": True}, publish=True
+        )
+        assert made.state is VersionState.READY and made.published_at == made.created_at
+        stored = registry.get_version("m", "1.0.0")
+        assert stored == made
+        assert (stored.tags, stored.params) == ({"k": "v"}, {"lr": "0.1", "deep": "True"})
+        # sealed with the empty manifest, exactly as publishing an empty draft seals it
+        registry.create_version("m", "1.0.1")
+        assert registry.publish("m", "1.0.1").manifest_sha256 == stored.manifest_sha256
+        assert str(registry.latest("m").version) == "1.0.1"
+        assert str(registry.resolve("m", "~1.0.0").version) == "1.0.1"
+        assert registry.verify("m", "1.0.0").ok
+        with pytest.raises(IllegalTransition):
+            registry.upload("m", "1.0.0", io.BytesIO(b"x"), name="late.bin")
+        with pytest.raises(IllegalTransition):
+            registry.log_param("m", "1.0.0", "lr2", "1")
+        bumped = registry.create_version("m", bump="major", publish=True)
+        assert (str(bumped.version), bumped.state) == ("2.0.0", VersionState.READY)
+
+    def test_create_with_publish_refuses_bad_input_and_stores_nothing(
+        self, registry: Registry
+    ) -> None:
+        registry.create_model("m")
+        with pytest.raises(InvalidInput):
+            registry.create_version("m", "1.0.0", params={"": "x"}, publish=True)
+        with pytest.raises(InvalidInput):
+            registry.create_version("m", "1.0.0", publish="yes")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            registry.create_version("m", "1.0.0", params=["lr"], publish=True)  # type: ignore[arg-type]
+        assert registry.list_versions("m").items == ()
+        registry.create_version("m", "1.0.0")
+        with pytest.raises(AlreadyExists):
+            registry.create_version("m", "1.0.0", publish=True)
+        assert registry.get_version("m", "1.0.0").state is VersionState.DRAFT
+
     def test_new_version_publishes_on_success_and_fails_on_error(self, registry: Registry) -> None:
         registry.create_model("m")
         with registry.new_version("m", bump="minor") as draft:
