@@ -122,8 +122,14 @@ class MetadataMixin(RegistryBase):
         else:
             points = list(metrics)
         checked = _checked_metrics(points)
-        # held: a rename freezing the version waits for this batch, and copies it
-        entity, doc = self._version_doc(parse_name(model), parse_version(version), hold=True)
+        name, ver = parse_name(model), parse_version(version)
+        # held: a rename freezing the version waits for this batch, and copies it. Only
+        # the document's flags are read: building the whole version costs more than the
+        # write of a small batch.
+        doc = self._get(version_key(name, ver), hold=True)
+        if doc is None or doc.data.get("deleting"):
+            self._version_doc(name, ver)  # raises NotFound, naming the model or the version
+        assert doc is not None
         refuse_if_renaming(doc.data)
         if checked:
             times: dict[dt.datetime, str] = {}  # a batch often shares one timestamp
@@ -131,22 +137,20 @@ class MetadataMixin(RegistryBase):
                 [p.key, dump_float(p.value), p.step, _memo(times, p.timestamp, dump_time)]
                 for p in checked
             ]
-            key = ("metrics", entity.model.key, entity.version.precedence_key)
-            batch = (*key, _metric_id(self._now()))
+            batch = ("metrics", name.key, ver.precedence_key, _metric_id(self._now()))
             self._repo.put_if_absent(batch, {"schema": SCHEMA, "points": rows})
             if not self._holding():  # else no delete could come between
-                self._check_version_alive(entity, batch)
+                self._check_version_alive(name, ver, batch)
         return checked
 
-    def _check_version_alive(self, entity: ModelVersion, batch: Key) -> None:
+    def _check_version_alive(self, name: ModelName, version: Version, batch: Key) -> None:
         """After writing a metric batch: if its version was deleted meanwhile, take the
         batch back, or it would show on a version created later with the same number."""
-        doc = self._repo.get(version_key(entity.model, entity.version))
+        doc = self._repo.get(version_key(name, version))
         if doc is None or doc.data.get("deleting"):
             self._repo.delete(batch)
             raise NotFound(
-                f"{describe(entity.model, entity.version)} was deleted while its metrics "
-                "were being logged"
+                f"{describe(name, version)} was deleted while its metrics were being logged"
             )
 
     def get_metrics(

@@ -292,7 +292,8 @@ class ServerChecks:
                 registry.create_version("m", "1.0.0", tags={"k": "v"})
         finally:
             delattr(repo._rows, step)
-        assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+        driver_error = repo.engine.dialect.loaded_dbapi.Error  # hot writes skip SQLAlchemy
+        assert isinstance(caught.value.__cause__, (sa.exc.DBAPIError, driver_error))
         assert repo.get(("versions", "m", "11.10.10_")) is None
         assert registry.create_version("m", "1.0.0", tags={"k": "v"}).tags == {"k": "v"}
         assert tables_of(repo)["version_tags"] == [("k", "v")]

@@ -246,4 +246,5 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     options = connection.get_execution_options()
     if options.get(READ_OPTION):
         return  # a single SELECT is atomic on its own (and sees the last commit in WAL)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")
+    driver: Any = connection.connection.dbapi_connection  # skips SQLAlchemy's execution
+    driver.execute("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")

@@ -7,13 +7,16 @@ parameter sets processed by SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from registry_backends.sql._project import CHILD_COLUMNS, CHILDREN, Rows, project_children
+from registry_backends.sql._session import Executed
+
+#: `Sessions.execute`: one statement straight on the driver.
+Execute = Callable[[sa.Connection, "sa.Executable | str", Any], Executed]
 
 __all__ = ["RowWriter"]
 
@@ -44,15 +47,17 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
 class RowWriter:
     """The dialect-specific statements of one engine (built once, reused)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, execute: Execute) -> None:
         dialect = engine.dialect
         self._name = dialect.name
+        self._execute = execute
         self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self._quote = dialect.identifier_preparer.quote
         self._marker = "?" if dialect.paramstyle == "qmark" else "%s"
         self._delete_returning = bool(dialect.delete_returning)
         self._inserts: dict[str, str] = {}
-        self._creates: dict[str, sa.Executable] = {}
+        self._clears: dict[str, str] = {}
+        self._creates: dict[tuple[str, tuple[str, ...]], str] = {}
         self._combined: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     def insert_if_absent(
@@ -61,14 +66,14 @@ class RowWriter:
         """The new row's id, or None when a row with that key exists. No error is raised
         (so a PostgreSQL transaction stays usable): ``ON CONFLICT DO NOTHING`` on
         PostgreSQL and SQLite, ``INSERT IGNORE`` on MySQL/MariaDB."""
-        statement = self._creates.get(table.name)
-        if statement is None:
-            statement = self._creates[table.name] = self._create_statement(table)
+        columns = tuple(values)
+        sql = self._creates.get((table.name, columns))
+        if sql is None:
+            sql = self._creates[(table.name, columns)] = self._create_sql(table, columns)
+        done = self._execute(conn, sql, tuple(values.values()))
         if self._name in ("mysql", "mariadb"):
-            result = conn.execute(statement, values)
-            return int(result.lastrowid) if result.rowcount == 1 else None
-        found = conn.execute(statement, values).scalar()
-        return None if found is None else int(found)
+            return int(done.lastrowid) if done.rowcount == 1 and done.lastrowid else None
+        return None if done.row is None else int(done.row[0])
 
     def create(
         self,
@@ -110,8 +115,8 @@ class RowWriter:
         for n, (child, rows) in enumerate((c, r) for c, r in children if r):
             for i in range(len(CHILD_COLUMNS[child.name])):
                 params[f"c{n}_{i}"] = [row[i + 1] for row in rows]
-        found = conn.exec_driver_sql(sql, params).scalar()
-        return None if found is None else int(found)
+        found = self._execute(conn, sql, params).row
+        return None if found is None else int(found[0])
 
     def _combined_sql(
         self, table: sa.Table, columns: tuple[str, ...], children: tuple[sa.Table, ...]
@@ -134,11 +139,15 @@ class RowWriter:
             )
         return f"WITH {', '.join(parts)} SELECT id FROM root"
 
-    def _create_statement(self, table: sa.Table) -> sa.Executable:
+    def _create_sql(self, table: sa.Table, columns: tuple[str, ...]) -> str:
+        names = ", ".join(self._quote(c) for c in columns)
+        markers = ", ".join([self._marker] * len(columns))
         if self._name in ("mysql", "mariadb"):
-            return table.insert().prefix_with("IGNORE")
-        insert = postgresql.insert if self._name == "postgresql" else sqlite.insert
-        return insert(table).on_conflict_do_nothing().returning(table.c.id)
+            return f"INSERT IGNORE INTO {self._quote(table.name)} ({names}) VALUES ({markers})"
+        return (
+            f"INSERT INTO {self._quote(table.name)} ({names}) VALUES ({markers}) "
+            "ON CONFLICT DO NOTHING RETURNING id"
+        )
 
     def write_children(
         self,
@@ -155,7 +164,13 @@ class RowWriter:
         fk, tables = CHILDREN[table.name]
         if replace:
             for child in tables:
-                conn.execute(sa.delete(child).where(child.c[fk] == row_id))
+                sql = self._clears.get(child.name)
+                if sql is None:
+                    sql = self._clears[child.name] = (
+                        f"DELETE FROM {self._quote(child.name)} "
+                        f"WHERE {self._quote(fk)} = {self._marker}"
+                    )
+                self._execute(conn, sql, (row_id,))
         children = (
             project_children(table.name, data, row_id)
             if projected is None
@@ -186,7 +201,7 @@ class RowWriter:
                 f"VALUES ({', '.join([self._marker] * len(columns))})"
             )
             self._inserts[table.name] = sql
-        conn.exec_driver_sql(sql, rows)
+        self._execute(conn, sql, rows)
 
     def delete_roots(
         self, conn: sa.Connection, table: sa.Table, condition: sa.ColumnElement[bool]

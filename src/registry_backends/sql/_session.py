@@ -28,7 +28,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -42,7 +42,7 @@ from registry_backends.sql._engine import (
 from registry_backends.sql._errors import db_errors, reason, translate
 from registry_core.errors import BackendError
 
-__all__ = ["Sessions"]
+__all__ = ["Executed", "Sessions"]
 
 
 _FILE_WRITERS: dict[str, threading.RLock] = {}
@@ -70,6 +70,15 @@ def _queued(lock: threading.RLock | None, doing: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+class Executed(NamedTuple):
+    """What `Sessions.execute` reports: rows changed, the new row's id (MySQL), the first
+    row of a result (``RETURNING``, ``SELECT``) or None."""
+
+    rowcount: int
+    lastrowid: int | None
+    row: tuple[Any, ...] | None
 
 
 class _Reader:
@@ -180,6 +189,10 @@ class Sessions:
                 state.broken = reason(error, self._secrets)
                 with db_errors(doing, self._secrets):
                     raise
+            except self._dbapi_error as error:  # from `execute`, straight on the driver
+                state.broken = reason(error, self._secrets)
+                self._drop_if_disconnected(conn, error)
+                raise translate(error, doing, self._secrets) from error
             return
         with (
             _queued(self._writer_lock if write else None, doing),
@@ -190,8 +203,42 @@ class Sessions:
                 conn.execution_options(**self._read_options)
             elif self._sqlite:
                 conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except self._dbapi_error as error:
+                self._drop_if_disconnected(conn, error)
+                raise translate(error, doing, self._secrets) from error
+
+    def _drop_if_disconnected(self, conn: sa.Connection, error: Exception) -> None:
+        """Keep a connection the server dropped out of the pool (SQLAlchemy does this for
+        its own executions; `execute` goes round it)."""
+        dbapi_connection = conn.connection.dbapi_connection
+        if self._engine.dialect.is_disconnect(cast(Any, error), dbapi_connection, None):
+            conn.invalidate(error)
+
+    def execute(self, conn: sa.Connection, statement: sa.Executable | str, params: Any) -> Executed:
+        """Run one write statement straight on ``conn``'s driver connection: a statement
+        kept for the life of the process, or SQL text in the driver's parameter style.
+        SQLAlchemy's per-execution work costs more than a small write on SQLite. A list of
+        parameter tuples runs ``executemany``. Driver errors come out of `use` as registry
+        errors."""
+        if isinstance(statement, str):
+            sql, args = statement, params
+        else:
+            sql, names, defaults = self._compile(statement)
+            merged = {**defaults, **params}
+            args = merged if names is None else tuple(merged[n] for n in names)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if isinstance(args, list):  # many rows of one INSERT
+                cursor.executemany(sql, args)
+                return Executed(cursor.rowcount, None, None)
+            cursor.execute(sql, args)
+            row = cursor.fetchone() if cursor.description is not None else None
+            return Executed(cursor.rowcount, getattr(cursor, "lastrowid", None), row)
+        finally:
+            cursor.close()
 
     # -- the read fast path ------------------------------------------------------------------
 

@@ -110,7 +110,7 @@ class SqlRepository:
         self._target = target
         self._blobs = blobs
         self._sessions = Sessions(engine, target.secrets, synchronous=target.synchronous)
-        self._rows = RowWriter(engine)
+        self._rows = RowWriter(engine, self._sessions.execute)
         self._use = self._sessions.use
         self._read = self._sessions.read
         #: SQLite in WAL: readers never wait for writers (registry_core.protocol).
@@ -190,10 +190,10 @@ class SqlRepository:
                 row_id, rev = ident
                 values = {f"p_{c}": v for c, v in project_columns(table.name, data).items()}
                 values.update(params, p_doc=text, p_id=row_id, p_rev=rev)
-                if conn.execute(swap(table), values).rowcount == 1:
+                if self._sessions.execute(conn, swap(table), values).rowcount == 1:
                     self._rows.write_children(conn, table, row_id, data, replace=True)
                     return f"{row_id}.{rev + 1}"
-            exists = conn.execute(find_id(table), params).first()
+            exists = self._sessions.execute(conn, find_id(table), params).row
         if exists is None:
             raise NotFound(f"document {_show(key)!r} does not exist")
         raise Conflict(f"document {_show(key)!r} was changed by another writer")
