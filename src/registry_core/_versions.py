@@ -308,10 +308,12 @@ class VersionsMixin(RegistryBase):
             if target in (VersionState.DEPRECATED, VersionState.YANKED):
                 self._refuse_if_aliased(name, ver, f"{target.value[:-1]}")
             if target is VersionState.READY and current.state is VersionState.DRAFT:
+                # one listing of the version's blobs, not a read per file (S3: a request each)
+                present = set(self._repo.list_blobs(current.package)) if current.artifacts else ()
                 missing = [
                     a.path.value
                     for a in current.artifacts
-                    if not self._blob_exists(f"{current.package}/{a.path}")
+                    if f"{current.package}/{a.path}" not in present
                 ]
                 if missing:
                     raise IntegrityError(
