@@ -52,7 +52,7 @@ from registry_core.errors import BackendError, BackendNotInstalled, InvalidInput
 if TYPE_CHECKING:
     import gcsfs
 
-__all__ = ["GCSStore", "open_gcs"]
+__all__ = ["GCSStore", "gcs_store", "open_gcs"]
 
 PART_SIZE = 64 * 2**20  # a multiple of 256 KiB; see the module docstring
 OVERLAP = 8  # while a chunk is sent, 1/8 of the next may fill
@@ -395,12 +395,12 @@ def _check_bucket(bucket: str) -> str | None:
     return None
 
 
-def open_gcs(url: str, **options: Any) -> FilesRepository:
-    """Open (or start) the registry at ``gs://bucket/prefix`` (``gcs://`` works too).
+def gcs_store(url: str, **options: Any) -> GCSStore:
+    """The `GCSStore` at ``gs://bucket/prefix`` (or ``gcs://``), taking the options
+    `open_gcs` takes.
 
-    Options: ``endpoint_url``, ``token``, ``project``, ``access``, ``requester_pays`` (as
-    gcsfs takes them), and ``part_size`` (bytes per resumable chunk, a multiple of 256 KiB,
-    default 64 MiB) and ``max_attempts`` (per request).
+    Sends no request and writes no format marker: `open_gcs` adds the marker for a files
+    registry, and a SQL registry keeps its blobs here as they are.
     """
     bucket, prefix = split_url(url, ("gs", "gcs"), _check_bucket)
     unknown = sorted(set(options) - _OPTIONS)
@@ -414,4 +414,14 @@ def open_gcs(url: str, **options: Any) -> FilesRepository:
     core = _import_gcsfs()
     fs = core.GCSFileSystem(**options)  # the plain class: no gRPC bucket-type probes
     scheme = url.partition("://")[0].lower()
-    return FilesRepository.open(GCSStore(fs, bucket, prefix, scheme, **tuning))
+    return GCSStore(fs, bucket, prefix, scheme, **tuning)
+
+
+def open_gcs(url: str, **options: Any) -> FilesRepository:
+    """Open (or start) the registry at ``gs://bucket/prefix`` (``gcs://`` works too).
+
+    Options: ``endpoint_url``, ``token``, ``project``, ``access``, ``requester_pays`` (as
+    gcsfs takes them), and ``part_size`` (bytes per resumable chunk, a multiple of 256 KiB,
+    default 64 MiB) and ``max_attempts`` (per request).
+    """
+    return FilesRepository.open(gcs_store(url, **options))

@@ -45,7 +45,7 @@ from registry_core.errors import BackendError, BackendNotInstalled, InvalidInput
 if TYPE_CHECKING:
     import s3fs
 
-__all__ = ["S3Store", "open_s3"]
+__all__ = ["S3Store", "open_s3", "s3_store"]
 
 PART_SIZE = 16 * 2**20
 IN_FLIGHT = 3  # parts uploading at once: memory is (IN_FLIGHT + 1) * PART_SIZE
@@ -339,12 +339,11 @@ def _check_bucket(bucket: str) -> str | None:
     return None
 
 
-def open_s3(url: str, **options: Any) -> FilesRepository:
-    """Open (or start) the registry at ``s3://bucket/prefix``.
+def s3_store(url: str, **options: Any) -> S3Store:
+    """The `S3Store` at ``s3://bucket/prefix``, taking the options `open_s3` takes.
 
-    Options: ``endpoint_url``, ``key``/``secret``/``token``, ``profile``, ``region``,
-    ``anon``, ``client_kwargs``, ``config_kwargs`` (as s3fs takes them), and ``part_size``
-    (bytes per multipart part, default 16 MiB) and ``max_attempts`` (per request).
+    Sends no request and writes no format marker: `open_s3` adds the marker for a files
+    registry, and a SQL registry keeps its blobs here as they are.
     """
     bucket, prefix = split_url(url, ("s3",), _check_bucket)
     unknown = sorted(set(options) - _OPTIONS)
@@ -362,4 +361,14 @@ def open_s3(url: str, **options: Any) -> FilesRepository:
     config_kwargs.setdefault("retries", {"total_max_attempts": 1})  # we retry ourselves
     fs = s3fs.S3FileSystem(client_kwargs=client_kwargs, config_kwargs=config_kwargs, **options)
     fs.retries = 1
-    return FilesRepository.open(S3Store(fs, bucket, prefix, **tuning))
+    return S3Store(fs, bucket, prefix, **tuning)
+
+
+def open_s3(url: str, **options: Any) -> FilesRepository:
+    """Open (or start) the registry at ``s3://bucket/prefix``.
+
+    Options: ``endpoint_url``, ``key``/``secret``/``token``, ``profile``, ``region``,
+    ``anon``, ``client_kwargs``, ``config_kwargs`` (as s3fs takes them), and ``part_size``
+    (bytes per multipart part, default 16 MiB) and ``max_attempts`` (per request).
+    """
+    return FilesRepository.open(s3_store(url, **options))

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry_backends.sql._blobs import open_blob_store
+from registry_backends.sql._blobs import blob_store_opener
 from registry_backends.sql._engine import make_engine, parse_url
 from registry_backends.sql._migrate import current_revision, prepare, upgrade
 from registry_backends.sql.repository import SqlRepository
 from registry_backends.sql.schema import HEAD, REVISIONS
-from registry_core.errors import InvalidInput
 
 __all__ = ["HEAD", "REVISIONS", "SqlRepository", "current_revision", "open_sql", "upgrade"]
 
@@ -26,17 +25,19 @@ def open_sql(
     """Open the registry in the database at ``url``, creating its tables if it is empty.
 
     ``artifacts`` (or ``?artifacts=`` in the URL) is where blobs go; SQLite defaults to
-    ``<database>.artifacts`` beside the file. A database at an older schema revision is
-    refused with `SchemaError` unless ``upgrade=True``; one that holds other tables is
-    refused with `InvalidInput` and left untouched.
+    ``<database>.artifacts`` beside the file. An ``s3://`` or ``gs://`` artifact store
+    takes the other keywords as `open_s3` / `open_gcs` do (``endpoint_url``, credentials,
+    ``part_size``...); without them its driver finds them itself (``AWS_ENDPOINT_URL``,
+    ``STORAGE_EMULATOR_HOST``, profiles...). Other stores take none. A database at an older
+    schema revision is refused with `SchemaError` unless ``upgrade=True``; one that holds
+    other tables is refused with `InvalidInput` and left untouched.
     """
-    if options:
-        raise InvalidInput(f"the SQL backend takes no options {', '.join(sorted(options))}")
     target = parse_url(url, artifacts)
+    open_blobs = blob_store_opener(target.artifacts, **options)  # refuses bad options first
     engine = make_engine(target)
     try:
         prepare(engine, target, upgrade=upgrade)
-        blobs = open_blob_store(target.artifacts)
+        blobs = open_blobs()
     except BaseException:
         engine.dispose()
         raise

@@ -1,40 +1,65 @@
 """The artifact store of a SQL registry: the files backend's blob functions, reused.
 
 A local folder (a path or ``file://`` URL) is a `LocalStore`, with its atomic commits
-and temp-file bookkeeping. Any other fsspec URL (``s3://``, ``gs://``, ``memory://``...)
-is `FsspecBlobStore`: a blob is written under ``.modelreg/tmp/`` and moved to its name on
-commit, so it is never visible half-written. Either way `FilesRepository`'s blob methods
+and temp-file bookkeeping. ``s3://`` and ``gs://`` (or ``gcs://``) are the files backend's
+`S3Store` and `GCSStore`: a blob streams straight to its name as a multipart (S3) or
+resumable (GCS) upload that ``commit`` completes, so it is never visible half-written and
+is never copied; fsck sees S3's unfinished uploads as temp files. Any other fsspec URL
+(``memory://``...) is `FsspecBlobStore`: a blob is written under ``.modelreg/tmp/`` and
+moved to its name on commit. Every store names a blob ``<root>/<name>``, so a bucket
+written through one reads through the other. Either way `FilesRepository`'s blob methods
 do the naming (package paths ``<model>/<version>/<path>``) and keep the store's own files
-out of listings. Blob operations are not part of the SQL transaction: the Registry streams
-bytes outside transactions and records the manifest inside one.
+out of listings; no store gets a files registry's format marker, since the SQL database
+holds the documents. Blob operations are not part of the SQL transaction: the Registry
+streams bytes outside transactions and records the manifest inside one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from registry_backends.files import FilesRepository, LocalStore
+from registry_backends.files._remote import RemoteStore
 from registry_backends.files._store import META
 from registry_core.errors import BackendError, InvalidInput, NotFound
 
-__all__ = ["FsspecBlobStore", "open_blob_store"]
+__all__ = ["FsspecBlobStore", "blob_store_opener", "open_blob_store"]
+
+#: Artifact URL schemes served by the files backend's own S3 and GCS stores; they take
+#: options (``endpoint_url``, credentials, ``part_size``...) as ``open_s3``/``open_gcs`` do.
+_OBJECT_STORES = frozenset({"s3", "gs", "gcs"})
 
 
-def open_blob_store(location: str) -> FilesRepository:
-    """The blob side of a registry at ``location``; a local folder is created if missing."""
+def open_blob_store(location: str, **options: Any) -> FilesRepository:
+    """The blob side of a registry at ``location``; a local folder is created if missing.
+
+    ``options`` go to an ``s3://`` or ``gs://`` store; other locations take none.
+    """
+    return blob_store_opener(location, **options)()
+
+
+def blob_store_opener(location: str, **options: Any) -> Callable[[], FilesRepository]:
+    """Check ``location`` and ``options`` now (an object store is made now: that sends no
+    request); create a local folder only when the result is called. `open_sql` refuses
+    bad input this way before it touches the database."""
     scheme, sep, _ = location.partition("://")
-    if not sep or scheme.lower() == "file":
-        path = _local_path(location)
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as error:
-            raise InvalidInput(f"cannot use {path!r} as the artifact folder: {error}") from error
-        return FilesRepository(LocalStore(path))
+    scheme = scheme.lower() if sep else "file"
+    if scheme in _OBJECT_STORES:
+        blobs = FilesRepository(_object_store(scheme, location, options))
+        return lambda: blobs
+    if options:
+        raise InvalidInput(
+            f"the artifact store {scheme}://... takes no options ({', '.join(sorted(options))}); "
+            "only s3:// and gs:// artifact stores do"
+        )
+    if scheme == "file":
+        return functools.partial(_open_folder, _local_path(location))
     try:
         import fsspec
     except ImportError as error:  # pragma: no cover - fsspec is a core dependency
@@ -43,7 +68,27 @@ def open_blob_store(location: str) -> FilesRepository:
         fs, root = fsspec.core.url_to_fs(location)
     except (ImportError, ValueError) as error:
         raise InvalidInput(f"cannot open the artifact store {scheme}://...: {error}") from error
-    return FilesRepository(FsspecBlobStore(fs, root.rstrip("/"), f"{scheme}://{root}"))
+    blobs = FilesRepository(FsspecBlobStore(fs, root.rstrip("/"), f"{scheme}://{root}"))
+    return lambda: blobs
+
+
+def _object_store(scheme: str, location: str, options: dict[str, Any]) -> RemoteStore:
+    """The files backend's store for ``location``; its driver is imported only now."""
+    if scheme == "s3":
+        from registry_backends.files.s3 import s3_store
+
+        return s3_store(location, **options)
+    from registry_backends.files.gcs import gcs_store
+
+    return gcs_store(location, **options)
+
+
+def _open_folder(path: str) -> FilesRepository:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise InvalidInput(f"cannot use {path!r} as the artifact folder: {error}") from error
+    return FilesRepository(LocalStore(path))
 
 
 def _local_path(location: str) -> str:
