@@ -148,11 +148,15 @@ def delete_alias(reg: Registry, call: Call) -> dict[str, Any]:
 # -- model versions -------------------------------------------------------------------
 
 
-def _is_retry(entity: ModelVersion, reg: Registry, description: str, tags: dict[str, str]) -> bool:
+def _is_retry(
+    entity: ModelVersion, reg: Registry, description: str, tags: dict[str, str], publish: bool
+) -> bool:
     """Whether ``entity`` is what an identical create by this caller made moments ago."""
     user = None if reg.actor is None else reg.actor.user
+    made = VersionState.READY if publish else VersionState.DRAFT
     return (
-        entity.state is VersionState.DRAFT
+        entity.state is made
+        and (not publish or entity.published_at == entity.created_at)
         and not entity.artifacts
         and not entity.params
         and entity.description == description
@@ -162,21 +166,37 @@ def _is_retry(entity: ModelVersion, reg: Registry, description: str, tags: dict[
     )
 
 
+def _publish_at_create(tags: dict[str, str]) -> bool:
+    """Whether the create's tag ``modelreg.state`` asks for a version ready at once (taken
+    out of ``tags``: the state is not a tag)."""
+    state = tags.pop(STATE_TAG, VersionState.DRAFT.value)
+    if state not in (VersionState.DRAFT.value, VersionState.READY.value):
+        raise ApiError.invalid(
+            f"tag {STATE_TAG} at create is 'draft' (the default: log to its run, then end "
+            f"the run to publish) or 'ready' (published at once, without files), not {state!r}"
+        )
+    return state == VersionState.READY.value
+
+
 def create_version(reg: Registry, call: Call) -> dict[str, Any]:
-    """A new draft; its version from the tags (`planned_version`). A retried create of an
-    exact version answers with the draft the first attempt made."""
+    """A new draft, or with the tag ``modelreg.state=ready`` a version published at once
+    (one request, one commit); its version from the tags (`planned_version`). A retried
+    create of an exact version answers with what the first attempt made."""
     name = call.text("name")
     tags = call.tags()
     description = call.optional_text("description", "") or ""
     alias_tag.refuse_at_create(tags)
+    publish = _publish_at_create(tags)
     exact, bump = planned_version(tags)
     try:
-        entity = reg.create_version(name, exact, bump=bump, description=description, tags=tags)
+        entity = reg.create_version(
+            name, exact, bump=bump, description=description, tags=tags, publish=publish
+        )
     except AlreadyExists:
         if exact is None:
             raise
         entity = reg.get_version(name, exact)
-        if not _is_retry(entity, reg, description, tags):
+        if not _is_retry(entity, reg, description, tags, publish):
             raise
     return {"model_version": version_json(entity)}
 

@@ -212,6 +212,32 @@ def test_a_retried_create_of_an_exact_version_is_idempotent(client: Any, name: s
     assert code_of(error) == "RESOURCE_ALREADY_EXISTS"
 
 
+def test_a_create_tagged_ready_is_published_at_once(client: Any, name: str, served: Any) -> None:
+    client.create_registered_model(name)
+    ready = {"modelreg.state": "ready", "gitlab.version": "1.0.0", "team": "fraud"}
+    mv = client.create_model_version(name, "", tags=ready)
+    stored = served.registry.get_version(name, "1.0.0")
+    assert stored.state is VersionState.READY and stored.manifest_sha256 is not None
+    assert dict(stored.tags) == {"gitlab.version": "1.0.0", "team": "fraud"}  # no state tag
+    assert mv.tags["modelreg.state"] == "ready"
+    assert client.get_run(mv.run_id).info.status == "FINISHED"
+    again = client.create_model_version(name, "", tags=ready)  # a retry: the same version
+    assert again.run_id == mv.run_id
+    with pytest.raises(MlflowException) as error:
+        client.log_param(mv.run_id, "late", "x")  # sealed
+    assert code_of(error) == "INVALID_PARAMETER_VALUE"
+    draft = client.create_model_version(name, "", tags={"modelreg.state": "draft"})
+    assert served.registry.get_version(name, draft.version).state is VersionState.DRAFT
+    with pytest.raises(MlflowException) as error:
+        client.create_model_version(name, "", tags={"modelreg.state": "yanked"})
+    assert code_of(error) == "INVALID_PARAMETER_VALUE"
+    assert "draft" in str(error.value) and "ready" in str(error.value)
+    assert [str(v.version) for v in served.registry.list_versions(name).items] == [
+        "1.0.0",
+        "2.0.0",
+    ]
+
+
 # -- runs -------------------------------------------------------------------------------
 
 
