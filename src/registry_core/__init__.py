@@ -9,7 +9,7 @@ from registry_core._artifacts import Verification
 from registry_core._maintenance import FsckReport
 from registry_core._tokens import TokenInfo
 from registry_core.ci import CIJob
-from registry_core.entities import Artifact, Metric, Model, ModelVersion, Page
+from registry_core.entities import Artifact, Metric, Model, ModelVersion, Page, Upload
 from registry_core.errors import (
     AlreadyExists,
     BackendError,
@@ -74,6 +74,7 @@ __all__ = [
     "SchemaError",
     "TokenInfo",
     "TransactionalRepository",
+    "Upload",
     "Settings",
     "Verification",
     "Version",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import io
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -20,7 +23,7 @@ from registry_core._base import (
     parse_name,
     parse_version,
 )
-from registry_core.entities import Artifact, ModelVersion
+from registry_core.entities import Artifact, ModelVersion, Upload
 from registry_core.errors import (
     AlreadyExists,
     Conflict,
@@ -28,6 +31,7 @@ from registry_core.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    RegistryError,
 )
 from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
@@ -41,7 +45,12 @@ from registry_core.transfer import (
 )
 from registry_core.versions import Version
 
-__all__ = ["Verification", "manifest_digest"]
+__all__ = ["UPLOAD_LEASE", "Verification", "manifest_digest"]
+
+UPLOAD_LEASE = dt.timedelta(minutes=10)
+"""How long an upload holds its path without renewing; a dead upload's hold lapses then."""
+RENEW_AFTER = UPLOAD_LEASE.total_seconds() / 4
+"""Seconds after which a running upload renews its hold (and checks it still has it)."""
 
 
 def manifest_digest(artifacts: Iterable[Artifact]) -> str:
@@ -74,6 +83,18 @@ def _require_draft(entity: ModelVersion, doing: str) -> None:
             f"{describe(entity.model, entity.version)} is {entity.state.value}"
             f"{' and sealed' if entity.state.is_sealed else ''}; cannot {doing}; {hint}"
         )
+
+
+def _holds(entity: ModelVersion, upload: Upload) -> bool:
+    return any(u.token == upload.token for u in entity.uploads)
+
+
+def _lost_hold(entity: ModelVersion, path: ArtifactPath) -> str:
+    return (
+        f"the upload of '{path}' to {describe(entity.model, entity.version)} lost its hold "
+        "on the path (it stalled past its lease, or the version was deleted and made again); "
+        "upload it again"
+    )
 
 
 def _clash(entity: ModelVersion, path: ArtifactPath) -> str | None:
@@ -115,20 +136,17 @@ class ArtifactsMixin(RegistryBase):
         if isinstance(source, (str, os.PathLike)):
             file_name = name if name is not None else Path(source).name
             path = ArtifactPath.join(subfolder, file_name)
-            self._check_can_add(mname, ver, path)
-            with open(source, "rb") as stream:
+            try:
+                stream = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+            except OSError as error:
+                shown = os.fspath(source)
+                raise InvalidInput(f"cannot read {shown!r}: {error.strerror}") from error
+            with stream:
                 return self._store(mname, ver, path, stream, progress)
         if name is None:
             raise InvalidInput("uploading a stream needs a name= for the artifact")
         path = ArtifactPath.join(subfolder, name)
-        self._check_can_add(mname, ver, path)
         return self._store(mname, ver, path, source, progress)
-
-    def _check_can_add(self, name: ModelName, version: Version, path: ArtifactPath) -> None:
-        entity = self._draft_for(name, version, f"add '{path}'")
-        reason = _clash(entity, path)
-        if reason is not None:
-            raise AlreadyExists(f"{reason} in {describe(entity.model, entity.version)}")
 
     def _store(
         self,
@@ -139,34 +157,140 @@ class ArtifactsMixin(RegistryBase):
         progress: Progress | None,
         replace: Artifact | None = None,
     ) -> Artifact:
-        """Write the blob invisibly, record it in the manifest, then let the blob appear."""
-        entity = self._version_doc(name, version)[0]
-        writer = self._repo.open_blob_writer(f"{entity.package}/{path}")
+        """Hold the path, write the blob to its name, then record it in the manifest.
+
+        The manifest names a blob only once its bytes are in place, and while the upload
+        holds the path no other upload can write there: a delete and re-upload racing a
+        slow upload can never leave the blob and the manifest disagreeing.
+
+        One window stays open: between an upload's last check of its hold and the end of
+        its blob commit, its version could be deleted, made again, and the same path
+        uploaded anew; the late commit would then overwrite that blob. Closing it needs
+        conditional blob commits, which the stores offer in different ways.
+        """
+        upload, package = self._hold(name, version, path, replace)
+        held_at = time.monotonic()
+        blob = f"{package}/{path}"
+        writer = self._repo.open_blob_writer(blob)
+        committed = False
+
+        def write(chunk: bytes) -> None:
+            nonlocal held_at
+            writer.write(chunk)
+            if time.monotonic() - held_at > RENEW_AFTER:
+                self._renew(name, version, upload)
+                held_at = time.monotonic()
+
         try:
-            size, sha256 = hash_stream(stream, writer.write, progress)
+            size, sha256 = hash_stream(stream, write, progress)
             artifact = Artifact(path, size, sha256)
+            if time.monotonic() - held_at > RENEW_AFTER:
+                self._renew(name, version, upload)  # still ours before the name is written
+            writer.commit()
+            committed = True
 
             def add(current: ModelVersion) -> ModelVersion:
                 _require_draft(current, f"add '{path}'")
+                if not _holds(current, upload):
+                    raise Conflict(_lost_hold(current, path))
                 kept = current.artifacts
                 if replace is not None:
                     if current.artifact(path) != replace:
                         raise Conflict(f"'{path}' changed while it was being rewritten")
                     kept = tuple(a for a in kept if a.path.key != path.key)
-                    current = attrs.evolve(current, artifacts=kept)
-                reason = _clash(current, path)
-                if reason is not None:
-                    raise AlreadyExists(f"{reason} in {describe(current.model, current.version)}")
                 merged = sorted((*kept, artifact), key=lambda a: a.path.key)
-                return attrs.evolve(current, artifacts=tuple(merged))
+                return attrs.evolve(
+                    current,
+                    artifacts=tuple(merged),
+                    uploads=tuple(u for u in current.uploads if u.token != upload.token),
+                )
 
             with self._atomic():
                 self._update_version(name, version, add)
         except BaseException:
-            writer.abort()
+            if not committed:
+                writer.abort()
+            self._let_go(name, version, upload, blob if committed else None)
             raise
-        writer.commit()
         return artifact
+
+    def _hold(
+        self, name: ModelName, version: Version, path: ArtifactPath, replace: Artifact | None
+    ) -> tuple[Upload, str]:
+        """Claim ``path`` in the draft for one upload; refuse if it is taken or held.
+
+        Returns the hold and the version's package name."""
+        upload = Upload(path, secrets.token_hex(8), self._now() + UPLOAD_LEASE)
+
+        def hold(current: ModelVersion) -> ModelVersion:
+            _require_draft(current, f"add '{path}'")
+            now = self._now()
+            live = tuple(u for u in current.uploads if u.expires > now)
+            for other in live:
+                if (
+                    other.path.key == path.key
+                    or path.is_within(other.path)
+                    or (other.path.is_within(path))
+                ):
+                    raise Conflict(
+                        f"'{other.path}' is being uploaded to "
+                        f"{describe(current.model, current.version)} by another writer; "
+                        f"try again when it ends (its hold lapses by {other.expires:%H:%M} UTC "
+                        "if that upload died)"
+                    )
+            if replace is None:
+                reason = _clash(current, path)
+                if reason is not None:
+                    raise AlreadyExists(f"{reason} in {describe(current.model, current.version)}")
+            elif current.artifact(path) != replace:
+                raise Conflict(f"'{path}' changed while it was being rewritten")
+            return attrs.evolve(current, uploads=(*live, upload))
+
+        with self._atomic():
+            held = self._update_version(name, version, hold)
+        return upload, held.package
+
+    def _renew(self, name: ModelName, version: Version, upload: Upload) -> None:
+        """Push the hold's expiry out; `Conflict` if the upload lost it meanwhile."""
+        renewed = attrs.evolve(upload, expires=self._now() + UPLOAD_LEASE)
+
+        def renew(current: ModelVersion) -> ModelVersion:
+            if not _holds(current, upload):
+                raise Conflict(_lost_hold(current, upload.path))
+            return attrs.evolve(
+                current,
+                uploads=tuple(renewed if u.token == upload.token else u for u in current.uploads),
+            )
+
+        with self._atomic():
+            self._update_version(name, version, renew)
+
+    def _let_go(self, name: ModelName, version: Version, upload: Upload, blob: str | None) -> None:
+        """After a failed upload: drop its hold and, if its blob was written but never made
+        it into the manifest, remove the blob. Best effort; the upload's error is raised."""
+
+        def drop(current: ModelVersion) -> ModelVersion:
+            return attrs.evolve(
+                current, uploads=tuple(u for u in current.uploads if u.token != upload.token)
+            )
+
+        try:
+            with self._atomic():
+                current = self._update_version(name, version, drop)
+        except NotFound:
+            current = None  # the version was deleted meanwhile
+        except RegistryError:
+            return  # the hold lapses on its own; fsck removes a stray blob
+        if blob is None:
+            return
+        now = self._now()
+        if current is not None and (
+            current.artifact(upload.path) is not None
+            or any(u.path.key == upload.path.key and u.expires > now for u in current.uploads)
+        ):
+            return  # the name belongs to the manifest or to another upload now
+        with contextlib.suppress(RegistryError):
+            self._repo.delete_blobs(blob)
 
     def upload_dir(
         self,

@@ -2,7 +2,8 @@
 
 Every multi-step change in the Registry writes its intent first (``deleting``,
 ``renaming_to``) or orders its steps so that a crash leaves only invisible leftovers:
-half-deleted models and versions, half-renamed models, blobs that no manifest lists,
+half-deleted models and versions, half-renamed models, holds of uploads that died,
+blobs that no manifest lists,
 metric documents of vanished versions, the backend's temporary files, and gaps in an
 object store's ordered index (documents listings miss, markers of vanished documents). `fsck` lists
 them and, with ``repair=True``, removes them. A manifest entry whose blob is missing
@@ -11,6 +12,7 @@ cannot be repaired (the bytes are gone); it is reported.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +20,12 @@ import attrs
 
 from registry_core._base import model_key
 from registry_core._rename import RENAMING_FROM, RENAMING_TO, RenameMixin
+from registry_core.convert import from_document
+from registry_core.entities import ModelVersion, Upload
+from registry_core.errors import NotFound
 from registry_core.names import ModelName
 from registry_core.permissions import Action
+from registry_core.versions import Version
 
 __all__ = ["FsckReport"]
 
@@ -55,8 +61,10 @@ class MaintenanceMixin(RenameMixin):
             else:
                 problems.append(message)
 
-        # Blobs first: an upload records its manifest entry before its blob appears, so a
-        # blob seen now is either in a manifest read below or really orphaned.
+        # Blobs first: an upload holds its path before its blob appears and lets go only
+        # once the manifest names it, so a blob seen now is in a manifest or held by an
+        # upload read below, or really orphaned.
+        now = self._now()
         blobs = sorted(self._repo.list_blobs(""))
         listed: set[str] = set()
         for _, model in list(self._all_docs(("models",))):
@@ -65,6 +73,13 @@ class MaintenanceMixin(RenameMixin):
             for _, version in versions:  # its blobs are listed, not orphans, even if deleting
                 package = f"{version['model']}/{version['version']}"
                 listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
+                held = from_document(version, ModelVersion).uploads
+                listed.update(f"{package}/{u.path}" for u in held if u.expires > now)
+                for lapsed in (u for u in held if u.expires <= now):
+                    found(
+                        f"an upload of '{package}/{lapsed.path}' died and left its hold",
+                        lambda v=version, u=lapsed: self._drop_hold(v, u),
+                    )
             if self._check_rename(name, model, found):
                 continue
             if model.get("deleting"):
@@ -90,6 +105,16 @@ class MaintenanceMixin(RenameMixin):
         self._check_temp_files(found)
         self._check_index(found)
         return FsckReport(tuple(problems), tuple(repaired))
+
+    def _drop_hold(self, version: Mapping[str, Any], upload: Upload) -> None:
+        name, ver = ModelName.parse(str(version["model"])), Version.parse(str(version["version"]))
+
+        def drop(current: ModelVersion) -> ModelVersion:
+            kept = tuple(u for u in current.uploads if u.token != upload.token)
+            return attrs.evolve(current, uploads=kept)
+
+        with contextlib.suppress(NotFound):
+            self._update_version(name, ver, drop)
 
     def _check_rename(self, name: ModelName, model: Mapping[str, Any], found: Any) -> bool:
         """Report (and finish) a rename interrupted half-way; True if ``name`` is in one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -25,6 +26,7 @@ from registry_core.convert import from_document, to_document
 from registry_core.entities import ModelVersion, Page
 from registry_core.errors import (
     AlreadyExists,
+    Conflict,
     IllegalTransition,
     IntegrityError,
     InvalidInput,
@@ -307,6 +309,8 @@ class VersionsMixin(RegistryBase):
             check_transition(describe(name, ver), current.state, target, via)
             if target in (VersionState.DEPRECATED, VersionState.YANKED):
                 self._refuse_if_aliased(name, ver, f"{target.value[:-1]}")
+            if current.state is VersionState.DRAFT:
+                _refuse_if_uploading(current, via, self._now())
             if target is VersionState.READY and current.state is VersionState.DRAFT:
                 # one listing of the version's blobs, not a read per file (S3: a request each)
                 present = set(self._repo.list_blobs(current.package)) if current.artifacts else ()
@@ -326,8 +330,9 @@ class VersionsMixin(RegistryBase):
                     state=target,
                     published_at=self._now(),
                     manifest_sha256=manifest_digest(current.artifacts),
+                    uploads=(),
                 )
-            return attrs.evolve(current, state=target)
+            return attrs.evolve(current, state=target, uploads=())
 
         return self._update_version(name, ver, change)
 
@@ -387,6 +392,18 @@ class VersionsMixin(RegistryBase):
             data = self._mark_deleting(version_key(name, ver))
         if data is not None:
             self._finish_version_delete(data)
+
+
+def _refuse_if_uploading(entity: ModelVersion, via: str, now: dt.datetime) -> None:
+    """A draft leaves the draft state only when no upload into it is still running (the
+    holds of uploads that died and lapsed are dropped)."""
+    running = sorted(u.path.value for u in entity.uploads if u.expires > now)
+    if running:
+        raise Conflict(
+            f"cannot {via} {describe(entity.model, entity.version)} while "
+            f"{', '.join(running)} {'is' if len(running) == 1 else 'are'} still uploading; "
+            "try again when the upload ends"
+        )
 
 
 def _check_page_size(page_size: int) -> None:

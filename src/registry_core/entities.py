@@ -20,7 +20,7 @@ from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.versions import Version
 
-__all__ = ["Artifact", "Metric", "Model", "ModelVersion", "Page"]
+__all__ = ["Artifact", "Metric", "Model", "ModelVersion", "Page", "Upload"]
 
 T = TypeVar("T")
 
@@ -40,6 +40,20 @@ class Artifact:
             raise InvalidInput(f"artifact size must be >= 0, got {self.size}")
         if len(self.sha256) != 64 or not set(self.sha256) <= _SHA256_HEX:
             raise InvalidInput(f"artifact sha256 {self.sha256!r} is not 64 lowercase hex digits")
+
+
+@attrs.frozen
+class Upload:
+    """An upload in progress into a draft: it holds ``path`` until ``expires``.
+
+    While it holds the path no other upload may write there, so the blob at the package
+    path is always the one the manifest names. A running upload renews its hold; one that
+    died lets go when ``expires`` passes (or when ``fsck(repair=True)`` finds it).
+    """
+
+    path: ArtifactPath
+    token: str
+    expires: dt.datetime
 
 
 @attrs.frozen
@@ -75,7 +89,8 @@ class ModelVersion:
     """One semantic version of a model, with its state, metadata and artifact manifest.
 
     ``artifacts`` is sorted by path key. Once published, ``artifacts`` and ``params`` never
-    change and ``manifest_sha256`` fingerprints the manifest.
+    change and ``manifest_sha256`` fingerprints the manifest. ``uploads`` are the uploads
+    still in progress into a draft (empty once it is published).
     """
 
     model: ModelName
@@ -85,6 +100,7 @@ class ModelVersion:
     tags: Mapping[str, str] = attrs.field(factory=dict)
     params: Mapping[str, str] = attrs.field(factory=dict)
     artifacts: tuple[Artifact, ...] = ()
+    uploads: tuple[Upload, ...] = ()
     ci_job: CIJob | None = None
     manifest_sha256: str | None = None
     published_at: dt.datetime | None = None

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_core.entities import ModelVersion
 from registry_core.errors import (
     AlreadyExists,
+    BackendError,
+    Conflict,
     IllegalTransition,
     IntegrityError,
     InvalidInput,
@@ -19,7 +24,7 @@ from registry_core.errors import (
     NotFound,
 )
 from registry_core.lifecycle import VersionState
-from registry_core.protocol import Repository
+from registry_core.protocol import BlobWriter, Repository
 from registry_core.registry import Registry
 from registry_core.testing.contract import THREADS, run_threads
 from registry_core.testing.fixtures import RepositoryFixtures
@@ -31,6 +36,62 @@ def _ready(registry: Registry, model: str, *versions: str) -> None:
     for version in versions:
         registry.create_version(model, version)
         registry.publish(model, version)
+
+
+class _SlowCommits:
+    """Delegates to a repository; a blob's commit waits until the test lets it go."""
+
+    def __init__(self, inner: Repository) -> None:
+        self._inner = inner
+        self.committing = threading.Event()
+        self.go_on = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def open_blob_writer(self, name: str) -> BlobWriter:
+        writer = self._inner.open_blob_writer(name)
+        outer = self
+
+        class Slow:
+            write, abort = writer.write, writer.abort
+
+            def commit(self) -> None:
+                outer.committing.set()
+                assert outer.go_on.wait(60), "the test never let the commit go on"
+                writer.commit()
+
+        return Slow()
+
+
+class _Unreachable:
+    """Delegates to a repository until ``down``; then every write fails, as when the
+    network or the process goes away in the middle of an upload."""
+
+    def __init__(self, inner: Repository) -> None:
+        self._inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def compare_and_swap(self, *args: Any, **kwargs: Any) -> str:
+        if self.down:
+            raise BackendError("storage unreachable")
+        return self._inner.compare_and_swap(*args, **kwargs)
+
+    def open_blob_writer(self, name: str) -> BlobWriter:
+        writer = self._inner.open_blob_writer(name)
+        outer = self
+
+        class Failing:
+            abort, commit = writer.abort, writer.commit
+
+            def write(self, chunk: bytes) -> None:
+                outer.down = True
+                raise BackendError("storage unreachable")
+
+        return Failing()
 
 
 class RegistryContractTests(RepositoryFixtures):
@@ -385,6 +446,108 @@ class RegistryContractTests(RepositoryFixtures):
         registry.delete_artifacts("m", "1.0.0", ["a"])
         assert registry.list_artifacts("m", "1.0.0") == ()
         assert list(repo.list_blobs("m/1.0.0")) == []
+
+    def test_an_upload_is_listed_only_once_its_bytes_are_in_place(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        """A slow upload holds its path: nobody can delete it from the manifest and upload
+        other bytes under its name before the slow blob lands (which would leave the
+        manifest naming bytes the store no longer has)."""
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        slow = _SlowCommits(repo)
+        writer = threading.Thread(
+            target=Registry(slow).upload,
+            args=("m", "1.0.0", io.BytesIO(b"big" * 1000)),
+            kwargs={"name": "model.bin"},
+        )
+        writer.start()
+        try:
+            assert slow.committing.wait(60)
+            assert registry.list_artifacts("m", "1.0.0") == ()
+            assert [u.path.value for u in registry.get_version("m", "1.0.0").uploads] == [
+                "model.bin"
+            ]
+            with pytest.raises(NotFound):
+                registry.delete_artifacts("m", "1.0.0", ["model.bin"])
+            with pytest.raises(Conflict, match="being uploaded"):
+                registry.upload("m", "1.0.0", io.BytesIO(b"small"), name="MODEL.bin")
+            with pytest.raises(Conflict, match="being uploaded"):
+                registry.upload("m", "1.0.0", io.BytesIO(b"small"), name="model.bin/inner")
+            with pytest.raises(Conflict, match="still uploading"):
+                registry.publish("m", "1.0.0")
+            registry.upload("m", "1.0.0", io.BytesIO(b"other"), name="other.bin")
+        finally:
+            slow.go_on.set()
+            writer.join(60)
+        assert [a.path.value for a in registry.list_artifacts("m", "1.0.0")] == [
+            "model.bin",
+            "other.bin",
+        ]
+        with registry.open_artifact("m", "1.0.0", "model.bin") as stream:
+            assert stream.read() == b"big" * 1000
+        registry.delete_artifacts("m", "1.0.0", ["model.bin"])
+        registry.upload("m", "1.0.0", io.BytesIO(b"small"), name="model.bin")
+        with registry.open_artifact("m", "1.0.0", "model.bin") as stream:
+            assert stream.read() == b"small"
+        published = registry.publish("m", "1.0.0")
+        assert published.uploads == ()
+        assert registry.verify("m", "1.0.0").ok and registry.fsck().ok
+
+    def test_racing_uploads_of_one_path_have_one_winner_whose_bytes_are_stored(
+        self, registry: Registry
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+
+        def upload(i: int) -> object:
+            return registry.upload("m", "1.0.0", io.BytesIO(b"writer %d" % i), name="w.bin")
+
+        results = run_threads(THREADS, upload)
+        winners = [r for r in results if not isinstance(r, Exception)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, (AlreadyExists, Conflict)) for r in results if r not in winners)
+        with registry.open_artifact("m", "1.0.0", "w.bin") as stream:
+            assert hashlib.sha256(stream.read()).hexdigest() == winners[0].sha256  # type: ignore[attr-defined]
+        assert registry.get_version("m", "1.0.0").uploads == ()
+
+    def test_a_dead_upload_lets_go_of_its_path_when_its_hold_lapses(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        broken = _Unreachable(repo)
+        with pytest.raises(BackendError):
+            Registry(broken).upload("m", "1.0.0", io.BytesIO(b"lost"), name="w.bin")
+        (held,) = registry.get_version("m", "1.0.0").uploads  # it could not let go
+        with pytest.raises(Conflict, match="being uploaded"):
+            registry.upload("m", "1.0.0", io.BytesIO(b"again"), name="w.bin")
+        assert registry.fsck().ok  # a hold that has not lapsed may belong to a live upload
+
+        later = held.expires + dt.timedelta(seconds=1)
+        after_lease = Registry(repo, clock=lambda: later)
+        report = after_lease.fsck()
+        assert [p for p in report.problems if "w.bin" in p], report
+        after_lease.fsck(repair=True)
+        assert after_lease.fsck().ok
+        assert registry.get_version("m", "1.0.0").uploads == ()
+        registry.upload("m", "1.0.0", io.BytesIO(b"again"), name="w.bin")
+        with registry.open_artifact("m", "1.0.0", "w.bin") as stream:
+            assert stream.read() == b"again"
+
+    def test_a_lapsed_hold_is_taken_over_by_the_next_upload(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        with pytest.raises(BackendError):
+            Registry(_Unreachable(repo)).upload("m", "1.0.0", io.BytesIO(b"x"), name="w.bin")
+        (held,) = registry.get_version("m", "1.0.0").uploads
+        later = held.expires + dt.timedelta(seconds=1)
+        after_lease = Registry(repo, clock=lambda: later)
+        after_lease.upload("m", "1.0.0", io.BytesIO(b"new"), name="w.bin")
+        assert after_lease.get_version("m", "1.0.0").uploads == ()
+        assert after_lease.publish("m", "1.0.0").state is VersionState.READY
 
     def test_logs_append_under_logs(self, registry: Registry) -> None:
         registry.create_model("m")
