@@ -237,6 +237,20 @@ class VersionsMixin(RegistryBase):
             items.append(found)
         return Page(tuple(items), None)
 
+    def count_versions(self, model: str | ModelName) -> int:
+        """How many versions the model has, in any state.
+
+        A backend with the optional ``count_documents`` (`registry_core.protocol`) counts
+        without reading the versions, and may then include a version whose delete is
+        still in progress; otherwise every version is read."""
+        self._authorize(Action.READ)
+        name = parse_name(model)
+        self._model_doc(name)
+        counter = getattr(self._repo, "count_documents", None)
+        if counter is not None:
+            return int(counter(("versions", name.key)))
+        return sum(1 for _ in self._scan(name, reverse=False))
+
     def latest(self, model: str | ModelName, *, include_prereleases: bool = False) -> ModelVersion:
         """The highest-precedence ready version; prereleases only when asked."""
         self._authorize(Action.READ)

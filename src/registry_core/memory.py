@@ -24,6 +24,12 @@ def _freeze(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, allow_nan=False)
 
 
+def _deleting(text: str) -> bool:
+    """Whether the stored document ``text`` is marked ``"deleting": true`` (a quick look
+    for the words first: a document that does not contain them is not)."""
+    return '"deleting": true' in text and json.loads(text).get("deleting") is True
+
+
 class _MemoryBlobWriter:
     def __init__(self, repo: MemoryRepository, name: str) -> None:
         self._repo = repo
@@ -126,6 +132,18 @@ class MemoryRepository:
             ]
         found.sort(key=lambda item: item[0], reverse=reverse)
         return [(segment, self._document(stored)) for segment, stored in found[:limit]]
+
+    def count_documents(self, prefix: Key) -> int:
+        """The optional count of `registry_core.protocol`: documents one level under
+        ``prefix`` not marked ``"deleting": true``, decoding only those that mention it."""
+        depth = len(prefix) + 1
+        with self._lock:
+            stored = [
+                text
+                for key, (text, _) in self._docs.items()
+                if len(key) == depth and key[:-1] == prefix
+            ]
+        return sum(1 for text in stored if not _deleting(text))
 
     def open_blob_writer(self, name: str) -> _MemoryBlobWriter:
         return _MemoryBlobWriter(self, name)

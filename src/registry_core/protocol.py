@@ -22,6 +22,15 @@ A backend whose point reads (`Repository.get`, a short `Repository.list_page`) n
 on the network or on a writer's lock says so with a ``quick_reads = True`` attribute
 (SQLite, a local folder, memory); `reads_are_quick` reads it. A server may then run such
 reads on its event loop instead of handing each to a worker thread.
+
+A backend that can count documents faster than by reading them may implement the optional
+method ``count_documents(prefix: Key) -> int``: the number of documents whose key is
+``prefix`` plus one more segment (what `Repository.list_page` would list with no bounds
+and no limit). It may leave out, or count, documents whose data holds ``"deleting": true``
+(the mark the Registry writes before it deletes a document; a delete in progress, or one a
+crash interrupted until the next writer or ``fsck`` finishes it). Without it,
+``Registry.count_versions`` reads the documents. SQL counts with one ``COUNT`` (leaving
+the marked ones out); the files backend counts the names in a folder's listing.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from registry_core.errors import AlreadyExists, Conflict, IllegalTransition, Inv
 from registry_core.lifecycle import VersionState
 from registry_core.limits import check_description, check_user
 from registry_core.names import AliasName, ModelName
-from registry_core.permissions import Action, Actor, Role, Settings, Visibility
+from registry_core.permissions import Action, Actor, Role, Settings, Visibility, is_allowed
 from registry_core.protocol import Repository
 from registry_core.versions import BumpPart, Version
 
@@ -82,6 +82,21 @@ class Registry(
         """
         who = actor if isinstance(actor, Actor) else Actor(actor)
         return Registry(self._repo, who, clock=self._clock)
+
+    def may(self, *actions: Action) -> dict[Action, bool]:
+        """Whether the actor may do each of ``actions`` now (all of them when none are
+        named), from one read of the settings: what a UI offers. A trusted registry may
+        do everything. The calls themselves check again."""
+        wanted = actions or tuple(Action)
+        if self._actor is None:
+            return dict.fromkeys(wanted, True)
+        settings = self._load_settings()
+        return {action: is_allowed(self._actor, action, settings) for action in wanted}
+
+    def require(self, action: Action) -> None:
+        """Raise `PermissionDenied`, with the rule's message, unless the actor may do
+        ``action`` now: for a caller that wants to refuse before doing any work."""
+        self._authorize(action)
 
     # -- models ---------------------------------------------------------------------------
 

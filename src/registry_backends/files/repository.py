@@ -215,6 +215,12 @@ class FilesRepository:
                 page.append((segment, _decode(name, *read)))
         return page
 
+    def count_documents(self, prefix: Key) -> int:
+        """The optional count of `registry_core.protocol`: the names in the folder's
+        listing (kept while a local folder is unchanged, see `_listing`), without reading
+        a document; so a document marked ``deleting`` still counts."""
+        return len(self._listings.folder(_folder_name(prefix)).segments)
+
     # -- blobs -------------------------------------------------------------------------
 
     def open_blob_writer(self, name: str) -> BlobWriter:

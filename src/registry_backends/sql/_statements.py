@@ -14,7 +14,16 @@ import sqlalchemy as sa
 
 from registry_backends.sql import schema as s
 
-__all__ = ["PROJECTED", "find_id", "get_row", "get_row_locked", "key_params", "level", "swap"]
+__all__ = [
+    "PROJECTED",
+    "count_level",
+    "find_id",
+    "get_row",
+    "get_row_locked",
+    "key_params",
+    "level",
+    "swap",
+]
 
 #: Root columns filled from the document (besides the key, ``rev`` and ``doc``).
 PROJECTED: dict[str, tuple[str, ...]] = {
@@ -108,6 +117,17 @@ def level(
         .order_by(column.desc() if reverse else column.asc())
     )
     return query.limit(sa.bindparam("p_limit", type_=sa.Integer())) if limited else query
+
+
+@functools.cache
+def count_level(table: sa.Table, fixed: tuple[str, ...]) -> sa.Select:  # type: ignore[type-arg]
+    """How many rows have the ``fixed`` columns equal to ``k_*`` and are not ``deleting``
+    (a table with the projected ``deleting`` column only)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(*_key_clause(table, fixed), table.c.deleting == sa.false())
+    )
 
 
 #: The tables that have statements here (all root tables).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
@@ -43,6 +44,7 @@ from registry_backends.sql._project import project_columns
 from registry_backends.sql._rows import RowWriter
 from registry_backends.sql._session import Sessions
 from registry_backends.sql._statements import (
+    count_level,
     find_id,
     get_row,
     get_row_locked,
@@ -84,6 +86,12 @@ def _load(key_text: str, text: str, row_id: int, rev: int) -> Document:
     if not isinstance(data, dict):
         raise BackendError(f"document {key_text!r} holds {type(data).__name__}, not an object")
     return Document(data, f"{row_id}.{rev}")
+
+
+def _marked_deleting(text: str) -> bool:
+    """Whether the document ``text`` holds ``"deleting": true`` (decoded only when it
+    mentions the word)."""
+    return '"deleting"' in text and _load("", text, 0, 0).data.get("deleting") is True
 
 
 def _parse_etag(etag: object) -> tuple[int, int] | None:
@@ -272,6 +280,22 @@ class SqlRepository:
             rows = rows[:limit]
         name = _show(prefix)
         return [(seg, _load(f"{name}/{seg}", doc, i, rev)) for seg, i, rev, doc in rows]
+
+    def count_documents(self, prefix: Key) -> int:
+        """The optional count of `registry_core.protocol`: one ``COUNT`` on the models and
+        versions tables (their ``deleting`` column is projected); the documents of other
+        tables are read and looked at."""
+        if prefix == ():
+            found = self._list_top(None, None, None, sys.maxsize, False)
+            return sum(1 for _, doc in found if doc.data.get("deleting") is not True)
+        place = listing(prefix)
+        if place is None:
+            return 0
+        if "deleting" not in place.table.c:
+            rows = self._query_level(place, None, None, None, None, False)
+            return sum(1 for *_, text in rows if not _marked_deleting(text))
+        statement = count_level(place.table, tuple(place.where))
+        return int(self._read("counting documents", statement, key_params(place.where))[0][0])
 
     def _query_level(
         self,

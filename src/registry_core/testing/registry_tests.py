@@ -24,10 +24,12 @@ from registry_core.errors import (
     NotFound,
 )
 from registry_core.lifecycle import VersionState
+from registry_core.names import ModelName
 from registry_core.protocol import BlobWriter, Repository
 from registry_core.registry import Registry
 from registry_core.testing.contract import THREADS, run_threads
 from registry_core.testing.fixtures import RepositoryFixtures
+from registry_core.versions import Version
 
 __all__ = ["RegistryContractTests"]
 
@@ -633,3 +635,48 @@ class RegistryContractTests(RepositoryFixtures):
         registry.delete_version("m", "1.0.0", force=True)
         with pytest.raises(NotFound):
             registry.get_alias("m", "champion")
+
+    # -- counting -------------------------------------------------------------------------
+
+    def test_count_versions_agrees_with_a_listing(
+        self, registry: Registry, repo: Repository
+    ) -> None:
+        """`Registry.count_versions`, and the backend's optional ``count_documents``, count
+        what a listing shows: versions in any state, less deleted ones. A version whose
+        document is marked ``deleting`` (a delete interrupted half-way) may be counted by
+        ``count_documents``, never listed."""
+
+        def listed(model: str) -> int:
+            page = registry.list_versions(model, page_size=1000)
+            assert page.next_page_token is None
+            return len(page.items)
+
+        registry.create_model("m")
+        registry.create_model("m/sub")  # its versions are another model's, not m's
+        assert registry.count_versions("m") == listed("m") == 0
+        for version in ("1.0.0", "1.1.0", "2.0.0-rc.1", "2.0.0", "3.0.0"):
+            registry.create_version("m", version, publish=version != "3.0.0")
+        registry.create_version("m/sub", "9.0.0")
+        registry.yank("m", "1.0.0")
+        assert registry.count_versions("m") == listed("m") == 5
+        registry.delete_version("m", "2.0.0-rc.1")
+        assert registry.count_versions("m") == listed("m") == 4
+
+        key = ("versions", ModelName.parse("m").key, Version.parse("1.1.0").precedence_key)
+        doc = repo.get(key)
+        assert doc is not None
+        repo.compare_and_swap(key, {**doc.data, "deleting": True}, doc.etag)
+        assert listed("m") == 3
+        assert registry.count_versions("m") in (3, 4)
+        assert registry.count_versions("M/SUB") == listed("m/sub") == 1
+        counter = getattr(repo, "count_documents", None)
+        if counter is not None:
+            assert counter(key[:2]) in (3, 4)
+            assert counter(("versions", "no-such-model")) == 0
+            assert counter(("models",)) == 2
+
+        registry.fsck(repair=True)  # finishes the interrupted delete
+        assert registry.count_versions("m") == listed("m") == 3
+        registry.delete_model("m/sub")
+        registry.create_model("m/sub")
+        assert registry.count_versions("m/sub") == listed("m/sub") == 0
