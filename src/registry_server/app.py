@@ -41,6 +41,7 @@ from registry_server.auth import registry_for
 from registry_server.calls import Call, header, read_call, too_large
 from registry_server.errors import ApiError, error_response, from_registry_error, logger
 from registry_server.openapi import openapi_document
+from registry_server.ui import UiConfig, ui_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -237,7 +238,8 @@ def create_app(
     max_artifact_bytes: int | None = None,
     trust_anonymous: bool = False,
 ) -> Starlette:
-    """An ASGI app speaking MLflow's REST API over ``registry``.
+    """An ASGI app speaking MLflow's REST API over ``registry``, with the web UI at ``/``
+    (`registry_server.ui`).
 
     ``prefix`` (e.g. ``/api/v4/projects/42/ml/mlflow``) is where the MLflow tracking URI
     points; the OpenAPI document is at ``<prefix>/openapi.json``. JSON bodies above
@@ -269,8 +271,10 @@ def create_app(
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     # Each route carries the prefix itself: a Mount's pattern cannot match a newline, and
     # artifact paths holding one must reach their handler to be refused with a 400.
+    routes = [Route(prefix + r.path, r.endpoint, methods=r.methods) for r in routes]
+    routes += ui_routes(UiConfig(registry, trust_anonymous, max_artifact_bytes))
     return Starlette(
-        routes=[Route(prefix + r.path, r.endpoint, methods=r.methods) for r in routes],
+        routes=routes,
         exception_handlers={HTTPException: _http_error},
         middleware=[Middleware(_Exact, routes=exact)],
     )

@@ -152,4 +152,6 @@ def test_serve_says_where_it_listens(server: tuple[str, subprocess.Popen[bytes],
     proc.terminate()
     proc.wait(10)
     assert proc.stderr is not None
-    assert f"modelreg: serving on {url} (press Ctrl+C to stop)" in proc.stderr.read().decode()
+    said = proc.stderr.read().decode()
+    root = url.removesuffix("/mlflow")
+    assert f"modelreg: serving on {url} (web UI at {root}/; press Ctrl+C to stop)" in said

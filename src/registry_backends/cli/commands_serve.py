@@ -87,7 +87,8 @@ def serve(ctx: Context) -> int:
     listening = _listen(a.host, a.port)
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    ctx.out.note(f"serving on http://{shown}:{port}{a.prefix} (press Ctrl+C to stop)")
+    root = f"http://{shown}:{port}"
+    ctx.out.note(f"serving on {root}{a.prefix} (web UI at {root}/; press Ctrl+C to stop)")
     config = uvicorn.Config(app, log_level=a.log_level, lifespan="off")
     uvicorn.Server(config).run(sockets=[listening])
     return 0

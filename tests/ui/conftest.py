@@ -1,0 +1,71 @@
+"""Browser tests of the web UI: the app served by uvicorn in a thread (over the files
+backend and SQLite), driven by Playwright in the system's headless Chromium.
+
+Controls are found by role and accessible name, as a person using a screen reader would
+find them. Each test leaves a screenshot of its last page under its temp folder. Under
+``CI=true`` a missing browser or Playwright fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+
+from serverkit import Served, open_backend, serve
+
+from registry_core import Registry
+
+CHROMIUM = os.environ.get("MODELREG_TEST_CHROMIUM") or shutil.which("chromium") or ""
+
+
+def _need(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing, and CI must run the browser tests")
+    pytest.skip(f"{what} is missing (apt-get install chromium; pip install playwright)")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("playwright")
+    if not CHROMIUM:
+        _need("the system Chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(params=["files", "sqlite"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
+    return open_backend(str(request.param), tmp_path)
+
+
+@pytest.fixture
+def served(registry: Registry) -> Iterator[Served]:
+    """The app over ``registry``; users ana (maintainer), rob (reporter), gil (guest) and
+    eve (no membership) each have a token in ``served.tokens``."""
+    yield from serve(registry, max_artifact_bytes=None)
+
+
+@pytest.fixture
+def page(browser: Any, served: Served, tmp_path: Path) -> Iterator[Any]:
+    """A fresh browser context (no cookies) on the served app; a screenshot at the end."""
+    context = browser.new_context(base_url=served.base)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    try:
+        tab.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
+    finally:
+        context.close()
