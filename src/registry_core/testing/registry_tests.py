@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry_core.entities import ModelVersion
+from registry_core.entities import ModelVersion, Upload
 from registry_core.errors import (
     AlreadyExists,
     BackendError,
@@ -94,6 +94,17 @@ class _Unreachable:
                 raise BackendError("storage unreachable")
 
         return Failing()
+
+
+def _dead_upload(registry: Registry, repo: Repository) -> Upload:
+    """Draft ``m`` 1.0.0 with the hold of an upload to ``w.bin`` that died: storage went
+    away mid-write, so the upload could not let go of its path."""
+    registry.create_model("m")
+    registry.create_version("m", "1.0.0")
+    with pytest.raises(BackendError):
+        Registry(_Unreachable(repo)).upload("m", "1.0.0", io.BytesIO(b"lost"), name="w.bin")
+    (held,) = registry.get_version("m", "1.0.0").uploads
+    return held
 
 
 class RegistryContractTests(RepositoryFixtures):
@@ -516,12 +527,7 @@ class RegistryContractTests(RepositoryFixtures):
     def test_a_dead_upload_lets_go_of_its_path_when_its_hold_lapses(
         self, registry: Registry, repo: Repository
     ) -> None:
-        registry.create_model("m")
-        registry.create_version("m", "1.0.0")
-        broken = _Unreachable(repo)
-        with pytest.raises(BackendError):
-            Registry(broken).upload("m", "1.0.0", io.BytesIO(b"lost"), name="w.bin")
-        (held,) = registry.get_version("m", "1.0.0").uploads  # it could not let go
+        held = _dead_upload(registry, repo)
         with pytest.raises(Conflict, match="being uploaded"):
             registry.upload("m", "1.0.0", io.BytesIO(b"again"), name="w.bin")
         assert registry.fsck().ok  # a hold that has not lapsed may belong to a live upload
@@ -540,11 +546,7 @@ class RegistryContractTests(RepositoryFixtures):
     def test_a_lapsed_hold_is_taken_over_by_the_next_upload(
         self, registry: Registry, repo: Repository
     ) -> None:
-        registry.create_model("m")
-        registry.create_version("m", "1.0.0")
-        with pytest.raises(BackendError):
-            Registry(_Unreachable(repo)).upload("m", "1.0.0", io.BytesIO(b"x"), name="w.bin")
-        (held,) = registry.get_version("m", "1.0.0").uploads
+        held = _dead_upload(registry, repo)
         later = held.expires + dt.timedelta(seconds=1)
         after_lease = Registry(repo, clock=lambda: later)
         after_lease.upload("m", "1.0.0", io.BytesIO(b"new"), name="w.bin")

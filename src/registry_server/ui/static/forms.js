@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  // SemVer 2.0.0, the same rule as ui.js and registry_core.versions.
-  const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
+  // SEMVER comes from ui.js (loaded first by base.html), the rule of registry_core.versions.
 
   function versionProblem(typed) {
     const text = typed.trim();
