@@ -9,7 +9,18 @@ from registry_core._artifacts import Verification
 from registry_core._maintenance import FsckReport
 from registry_core._tokens import TokenInfo
 from registry_core.ci import CIJob
-from registry_core.entities import Artifact, Metric, Model, ModelVersion, Page, Upload
+from registry_core.entities import (
+    Artifact,
+    Experiment,
+    Metric,
+    Model,
+    ModelVersion,
+    Page,
+    Promotion,
+    Run,
+    RunStatus,
+    Upload,
+)
 from registry_core.errors import (
     AlreadyExists,
     BackendError,
@@ -50,6 +61,7 @@ __all__ = [
     "Conflict",
     "Document",
     "Draft",
+    "Experiment",
     "FsckReport",
     "IllegalTransition",
     "IntegrityError",
@@ -66,9 +78,12 @@ __all__ = [
     "NotFound",
     "Page",
     "PermissionDenied",
+    "Promotion",
     "Range",
     "Registry",
     "RegistryError",
+    "Run",
+    "RunStatus",
     "Repository",
     "Role",
     "SchemaError",

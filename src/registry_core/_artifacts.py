@@ -10,9 +10,9 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import attrs
 
@@ -22,8 +22,9 @@ from registry_core._base import (
     describe,
     parse_name,
     parse_version,
+    version_key,
 )
-from registry_core.entities import Artifact, ModelVersion, Upload
+from registry_core.entities import Artifact, ModelVersion, Run, Upload
 from registry_core.errors import (
     AlreadyExists,
     Conflict,
@@ -36,6 +37,7 @@ from registry_core.errors import (
 from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Action
+from registry_core.protocol import Document, Key
 from registry_core.transfer import (
     Progress,
     VerifyingReader,
@@ -85,19 +87,39 @@ def _require_draft(entity: ModelVersion, doing: str) -> None:
         )
 
 
-def _holds(entity: ModelVersion, upload: Upload) -> bool:
+Holding = ModelVersion | Run
+"""What holds files: a version, or a run (the same manifest and upload holds)."""
+
+
+def title(entity: Holding) -> str:
+    """How messages name a version or a run."""
+    if isinstance(entity, Run):
+        return f"run '{entity.id}'"
+    return describe(entity.model, entity.version)
+
+
+@attrs.frozen
+class Holder:
+    """Where an upload goes: the document of a draft version or of a run, how to load it,
+    and the check that refuses a change to its files (a sealed version, a promoted run)."""
+
+    key: Key
+    load: Callable[[], tuple[Any, Document]]
+    require: Callable[[Any, str], None]
+
+
+def _holds(entity: Holding, upload: Upload) -> bool:
     return any(u.token == upload.token for u in entity.uploads)
 
 
-def _lost_hold(entity: ModelVersion, path: ArtifactPath) -> str:
+def _lost_hold(entity: Holding, path: ArtifactPath) -> str:
     return (
-        f"the upload of '{path}' to {describe(entity.model, entity.version)} lost its hold "
-        "on the path (it stalled past its lease, or the version was deleted and made again); "
-        "upload it again"
+        f"the upload of '{path}' to {title(entity)} lost its hold on the path (it stalled "
+        "past its lease, or the target was deleted and made again); upload it again"
     )
 
 
-def _clash(entity: ModelVersion, path: ArtifactPath) -> str | None:
+def _clash(entity: Holding, path: ArtifactPath) -> str | None:
     """Why ``path`` cannot join the manifest: taken, or a file where a folder is (or back)."""
     for artifact in entity.artifacts:
         if artifact.path.key == path.key:
@@ -111,6 +133,11 @@ def _clash(entity: ModelVersion, path: ArtifactPath) -> str | None:
 
 class ArtifactsMixin(RegistryBase):
     """Artifacts stream in and out; the SHA-256 is computed on the way and checked back."""
+
+    def _version_holder(self, name: ModelName, version: Version) -> Holder:
+        return Holder(
+            version_key(name, version), lambda: self._version_doc(name, version), _require_draft
+        )
 
     def _draft_for(self, name: ModelName, version: Version, doing: str) -> ModelVersion:
         entity = self._version_doc(name, version)[0]
@@ -142,16 +169,15 @@ class ArtifactsMixin(RegistryBase):
                 shown = os.fspath(source)
                 raise InvalidInput(f"cannot read {shown!r}: {error.strerror}") from error
             with stream:
-                return self._store(mname, ver, path, stream, progress)
+                return self._store(self._version_holder(mname, ver), path, stream, progress)
         if name is None:
             raise InvalidInput("uploading a stream needs a name= for the artifact")
         path = ArtifactPath.join(subfolder, name)
-        return self._store(mname, ver, path, source, progress)
+        return self._store(self._version_holder(mname, ver), path, source, progress)
 
     def _store(
         self,
-        name: ModelName,
-        version: Version,
+        holder: Holder,
         path: ArtifactPath,
         stream: IO[bytes],
         progress: Progress | None,
@@ -168,7 +194,7 @@ class ArtifactsMixin(RegistryBase):
         uploaded anew; the late commit would then overwrite that blob. Closing it needs
         conditional blob commits, which the stores offer in different ways.
         """
-        upload, package = self._hold(name, version, path, replace)
+        upload, package = self._hold(holder, path, replace)
         held_at = time.monotonic()
         blob = f"{package}/{path}"
         writer = self._repo.open_blob_writer(blob)
@@ -178,19 +204,19 @@ class ArtifactsMixin(RegistryBase):
             nonlocal held_at
             writer.write(chunk)
             if time.monotonic() - held_at > RENEW_AFTER:
-                self._renew(name, version, upload)
+                self._renew(holder, upload)
                 held_at = time.monotonic()
 
         try:
             size, sha256 = hash_stream(stream, write, progress)
             artifact = Artifact(path, size, sha256)
             if time.monotonic() - held_at > RENEW_AFTER:
-                self._renew(name, version, upload)  # still ours before the name is written
+                self._renew(holder, upload)  # still ours before the name is written
             writer.commit()
             committed = True
 
-            def add(current: ModelVersion) -> ModelVersion:
-                _require_draft(current, f"add '{path}'")
+            def add(current: Any) -> Any:
+                holder.require(current, f"add '{path}'")
                 if not _holds(current, upload):
                     raise Conflict(_lost_hold(current, path))
                 kept = current.artifacts
@@ -206,24 +232,24 @@ class ArtifactsMixin(RegistryBase):
                 )
 
             with self._atomic():
-                self._update_version(name, version, add)
+                self._update(holder.key, holder.load, add)
         except BaseException:
             if not committed:
                 writer.abort()
-            self._let_go(name, version, upload, blob if committed else None)
+            self._let_go(holder, upload, blob if committed else None)
             raise
         return artifact
 
     def _hold(
-        self, name: ModelName, version: Version, path: ArtifactPath, replace: Artifact | None
+        self, holder: Holder, path: ArtifactPath, replace: Artifact | None
     ) -> tuple[Upload, str]:
-        """Claim ``path`` in the draft for one upload; refuse if it is taken or held.
+        """Claim ``path`` in the draft or run for one upload; refuse if it is taken or held.
 
-        Returns the hold and the version's package name."""
+        Returns the hold and the package name of the version or run."""
         upload = Upload(path, secrets.token_hex(8), self._now() + UPLOAD_LEASE)
 
-        def hold(current: ModelVersion) -> ModelVersion:
-            _require_draft(current, f"add '{path}'")
+        def hold(current: Any) -> Any:
+            holder.require(current, f"add '{path}'")
             now = self._now()
             live = tuple(u for u in current.uploads if u.expires > now)
             for other in live:
@@ -233,28 +259,27 @@ class ArtifactsMixin(RegistryBase):
                     or (other.path.is_within(path))
                 ):
                     raise Conflict(
-                        f"'{other.path}' is being uploaded to "
-                        f"{describe(current.model, current.version)} by another writer; "
+                        f"'{other.path}' is being uploaded to {title(current)} by another writer; "
                         f"try again when it ends (its hold lapses by {other.expires:%H:%M} UTC "
                         "if that upload died)"
                     )
             if replace is None:
                 reason = _clash(current, path)
                 if reason is not None:
-                    raise AlreadyExists(f"{reason} in {describe(current.model, current.version)}")
+                    raise AlreadyExists(f"{reason} in {title(current)}")
             elif current.artifact(path) != replace:
                 raise Conflict(f"'{path}' changed while it was being rewritten")
             return attrs.evolve(current, uploads=(*live, upload))
 
         with self._atomic():
-            held = self._update_version(name, version, hold)
+            held = self._update(holder.key, holder.load, hold)
         return upload, held.package
 
-    def _renew(self, name: ModelName, version: Version, upload: Upload) -> None:
+    def _renew(self, holder: Holder, upload: Upload) -> None:
         """Push the hold's expiry out; `Conflict` if the upload lost it meanwhile."""
         renewed = attrs.evolve(upload, expires=self._now() + UPLOAD_LEASE)
 
-        def renew(current: ModelVersion) -> ModelVersion:
+        def renew(current: Any) -> Any:
             if not _holds(current, upload):
                 raise Conflict(_lost_hold(current, upload.path))
             return attrs.evolve(
@@ -263,22 +288,22 @@ class ArtifactsMixin(RegistryBase):
             )
 
         with self._atomic():
-            self._update_version(name, version, renew)
+            self._update(holder.key, holder.load, renew)
 
-    def _let_go(self, name: ModelName, version: Version, upload: Upload, blob: str | None) -> None:
+    def _let_go(self, holder: Holder, upload: Upload, blob: str | None) -> None:
         """After a failed upload: drop its hold and, if its blob was written but never made
         it into the manifest, remove the blob. Best effort; the upload's error is raised."""
 
-        def drop(current: ModelVersion) -> ModelVersion:
+        def drop(current: Any) -> Any:
             return attrs.evolve(
                 current, uploads=tuple(u for u in current.uploads if u.token != upload.token)
             )
 
         try:
             with self._atomic():
-                current = self._update_version(name, version, drop)
+                current = self._update(holder.key, holder.load, drop)
         except NotFound:
-            current = None  # the version was deleted meanwhile
+            current = None  # the version or run was deleted meanwhile
         except RegistryError:
             return  # the hold lapses on its own; fsck removes a stray blob
         if blob is None:
@@ -327,16 +352,14 @@ class ArtifactsMixin(RegistryBase):
         folder = ArtifactPath.parse(prefix)
         return tuple(a for a in entity.artifacts if a.path.is_within(folder))
 
-    def _find(self, entity: ModelVersion, path: str | ArtifactPath) -> Artifact:
+    def _find(self, entity: Holding, path: str | ArtifactPath) -> Artifact:
         wanted = path if isinstance(path, ArtifactPath) else ArtifactPath.parse(path)
         found = entity.artifact(wanted)
         if found is None:
-            raise NotFound(
-                f"artifact '{wanted}' does not exist in {describe(entity.model, entity.version)}"
-            )
+            raise NotFound(f"artifact '{wanted}' does not exist in {title(entity)}")
         return found
 
-    def _open(self, entity: ModelVersion, artifact: Artifact) -> IO[bytes]:
+    def _open(self, entity: Holding, artifact: Artifact) -> IO[bytes]:
         raw = self._repo.open_blob(f"{entity.package}/{artifact.path}")
         checked = VerifyingReader(
             raw,
@@ -421,15 +444,20 @@ class ArtifactsMixin(RegistryBase):
         self._authorize(Action.UPDATE)
         if not isinstance(text, str):
             raise InvalidInput(f"log text must be a string, not {type(text).__name__}")
-        mname, ver = parse_name(model), parse_version(version)
-        path = ArtifactPath.join("logs", name)
+        holder = self._version_holder(parse_name(model), parse_version(version))
+        return self._append(holder, ArtifactPath.join("logs", name), text)
+
+    def _append(self, holder: Holder, path: ArtifactPath, text: str) -> Artifact:
+        """Rewrite the file at ``path`` with ``text`` added, retrying against other
+        appenders (each rewrite checks the file is still the one it read)."""
         for attempt in range(64):
-            entity = self._draft_for(mname, ver, f"append to '{path}'")
+            entity = holder.load()[0]
+            holder.require(entity, f"append to '{path}'")
             old = entity.artifact(path)
             try:
                 before = b"" if old is None else self._open(entity, old).read()
                 data = io.BytesIO(before + text.encode("utf-8"))
-                return self._store(mname, ver, path, data, None, replace=old)
+                return self._store(holder, path, data, None, replace=old)
             except (Conflict, IntegrityError, NotFound, AlreadyExists):
                 backoff(attempt)  # another appender got between; read its log again
         raise Conflict(f"'{path}' kept changing; try again")

@@ -16,14 +16,14 @@ from typing import Any, ParamSpec, TypeVar
 import attrs
 
 from registry_core.convert import from_document, to_document
-from registry_core.entities import Model, ModelVersion
+from registry_core.entities import Experiment, Model, ModelVersion, Run
 from registry_core.errors import Conflict, InvalidInput, InvalidVersion, NotFound
 from registry_core.names import ModelName
 from registry_core.permissions import Action, Actor, Settings, authorize
 from registry_core.protocol import Document, Key, Repository
 from registry_core.versions import Version
 
-E = TypeVar("E", Model, ModelVersion)
+E = TypeVar("E", Model, ModelVersion, Run, Experiment)
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -2,8 +2,8 @@
 
 Every multi-step change in the Registry writes its intent first (``deleting``,
 ``renaming_to``) or orders its steps so that a crash leaves only invisible leftovers:
-half-deleted models and versions, half-renamed models, holds of uploads that died,
-blobs that no manifest lists,
+half-deleted models, versions, experiments and runs, half-renamed models, holds of
+uploads and promotions that died, blobs that no manifest lists,
 metric documents of vanished versions, the backend's temporary files, and gaps in an
 object store's ordered index (documents listings miss, markers of vanished documents). `fsck` lists
 them and, with ``repair=True``, removes them. A manifest entry whose blob is missing
@@ -20,6 +20,7 @@ import attrs
 
 from registry_core._base import model_key
 from registry_core._rename import RENAMING_FROM, RENAMING_TO, RenameMixin
+from registry_core._runs import RunsMixin
 from registry_core.convert import from_document
 from registry_core.entities import ModelVersion, Upload
 from registry_core.errors import NotFound
@@ -45,7 +46,7 @@ class FsckReport:
         return not self.problems
 
 
-class MaintenanceMixin(RenameMixin):
+class MaintenanceMixin(RenameMixin, RunsMixin):
     """Consistency checks over the whole registry."""
 
     def fsck(self, *, repair: bool = False) -> FsckReport:
@@ -95,10 +96,18 @@ class MaintenanceMixin(RenameMixin):
                         lambda v=version: self._finish_version_delete(v),
                     )
                     continue
+                if self._left_by_promotion(version):
+                    found(
+                        f"draft '{package}' was left by a promotion of run "
+                        f"'{version['source_run']}' that died before it recorded it",
+                        lambda v=version: self._drop_left_draft(v),
+                    )
+                    continue
                 for artifact in version.get("artifacts", []):
                     blob = f"{package}/{artifact['path']}"
                     if not self._blob_exists(blob):
                         found(f"artifact '{blob}' is in the manifest but its bytes are missing")
+        self._check_runs(found, listed, now)
         for blob in blobs:
             if blob not in listed:
                 found(f"blob '{blob}' is in no manifest", lambda b=blob: self._repo.delete_blobs(b))

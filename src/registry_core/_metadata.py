@@ -116,12 +116,7 @@ class MetadataMixin(RegistryBase):
         """Add many points in one write: a mapping of key -> value at one step, or a
         sequence of `Metric` (each with its own step and timestamp)."""
         self._authorize(Action.UPDATE)
-        when = timestamp or self._now()
-        if isinstance(metrics, Mapping):
-            points = [Metric(k, v, step, when) for k, v in metrics.items()]
-        else:
-            points = list(metrics)
-        checked = _checked_metrics(points)
+        checked = self._checked_points(metrics, step, timestamp)
         name, ver = parse_name(model), parse_version(version)
         # held: a rename freezing the version waits for this batch, and copies it. Only
         # the document's flags are read: building the whole version costs more than the
@@ -132,16 +127,46 @@ class MetadataMixin(RegistryBase):
         assert doc is not None
         refuse_if_renaming(doc.data)
         if checked:
-            times: dict[dt.datetime, str] = {}  # a batch often shares one timestamp
-            rows = [
-                [p.key, dump_float(p.value), p.step, _memo(times, p.timestamp, dump_time)]
-                for p in checked
-            ]
-            batch = ("metrics", name.key, ver.precedence_key, _metric_id(self._now()))
-            self._repo.put_if_absent(batch, {"schema": SCHEMA, "points": rows})
+            batch = self._write_metrics(("metrics", name.key, ver.precedence_key), checked)
             if not self._holding():  # else no delete could come between
                 self._check_version_alive(name, ver, batch)
         return checked
+
+    def _checked_points(
+        self,
+        metrics: Mapping[str, float] | Iterable[Metric],
+        step: int,
+        timestamp: dt.datetime | None,
+    ) -> list[Metric]:
+        when = timestamp or self._now()
+        if isinstance(metrics, Mapping):
+            return _checked_metrics([Metric(k, v, step, when) for k, v in metrics.items()])
+        return _checked_metrics(list(metrics))
+
+    def _write_metrics(self, prefix: Key, points: list[Metric]) -> Key:
+        """Store checked ``points`` as one new batch under ``prefix``; return its key."""
+        times: dict[dt.datetime, str] = {}  # a batch often shares one timestamp
+        rows = [
+            [p.key, dump_float(p.value), p.step, _memo(times, p.timestamp, dump_time)]
+            for p in points
+        ]
+        batch = (*prefix, _metric_id(self._now()))
+        self._repo.put_if_absent(batch, {"schema": SCHEMA, "points": rows})
+        return batch
+
+    def _read_metrics(self, prefix: Key, key: str | None) -> list[Metric]:
+        """Every point of the batches under ``prefix`` (of ``key``, if given), in order."""
+        found: list[Metric] = []
+        after: str | None = None
+        while True:
+            page = self._repo.list_page(prefix, after=after, limit=_METRIC_PAGE)
+            for segment, doc in page:
+                after = segment
+                for k, v, s, t in doc.data["points"]:
+                    if key is None or k == key:
+                        found.append(Metric(k, load_float(v), s, load_time(t)))
+            if len(page) < _METRIC_PAGE:
+                return found
 
     def _check_version_alive(self, name: ModelName, version: Version, batch: Key) -> None:
         """After writing a metric batch: if its version was deleted meanwhile, take the
@@ -159,18 +184,7 @@ class MetadataMixin(RegistryBase):
         """Every logged point (of ``key``, if given) in the order they were logged."""
         self._authorize(Action.READ)
         entity = self._version_doc(parse_name(model), parse_version(version))[0]
-        prefix = ("metrics", entity.model.key, entity.version.precedence_key)
-        found: list[Metric] = []
-        after: str | None = None
-        while True:
-            page = self._repo.list_page(prefix, after=after, limit=_METRIC_PAGE)
-            for segment, doc in page:
-                after = segment
-                for k, v, s, t in doc.data["points"]:
-                    if key is None or k == key:
-                        found.append(Metric(k, load_float(v), s, load_time(t)))
-            if len(page) < _METRIC_PAGE:
-                return found
+        return self._read_metrics(("metrics", entity.model.key, entity.version.precedence_key), key)
 
     @atomic
     def set_tag(

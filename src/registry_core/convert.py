@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from registry_core.entities import RunStatus
 from registry_core.errors import SchemaError
 from registry_core.lifecycle import VersionState
 from registry_core.names import ModelName
@@ -67,6 +68,8 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(Role, lambda v, _: Role.parse(v))
     conv.register_unstructure_hook(VersionState, lambda s: s.value)
     conv.register_structure_hook(VersionState, lambda v, _: VersionState(v))
+    conv.register_unstructure_hook(RunStatus, lambda s: s.value)
+    conv.register_structure_hook(RunStatus, lambda v, _: RunStatus(v))
     conv.register_unstructure_hook(Visibility, lambda s: s.value)
     conv.register_structure_hook(Visibility, lambda v, _: Visibility(v))
     return conv

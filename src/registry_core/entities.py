@@ -1,4 +1,5 @@
-"""The frozen values a registry hands out: models, versions, artifacts, metrics, pages.
+"""The frozen values a registry hands out: models, versions, artifacts, metrics, pages,
+and the experiments and runs that training jobs log to.
 
 Entities are snapshots: changing a model means asking the `Registry`, which stores a new
 document and returns a new entity. Mapping fields are plain dicts; treat them as read-only.
@@ -7,6 +8,7 @@ document and returns a new entity. Mapping fields are plain dicts; treat them as
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
@@ -20,7 +22,18 @@ from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.versions import Version
 
-__all__ = ["Artifact", "Metric", "Model", "ModelVersion", "Page", "Upload"]
+__all__ = [
+    "Artifact",
+    "Experiment",
+    "Metric",
+    "Model",
+    "ModelVersion",
+    "Page",
+    "Promotion",
+    "Run",
+    "RunStatus",
+    "Upload",
+]
 
 T = TypeVar("T")
 
@@ -90,7 +103,8 @@ class ModelVersion:
 
     ``artifacts`` is sorted by path key. Once published, ``artifacts`` and ``params`` never
     change and ``manifest_sha256`` fingerprints the manifest. ``uploads`` are the uploads
-    still in progress into a draft (empty once it is published).
+    still in progress into a draft (empty once it is published). ``source_run`` is the id
+    of the run the version was promoted from, if it was.
     """
 
     model: ModelName
@@ -102,6 +116,7 @@ class ModelVersion:
     artifacts: tuple[Artifact, ...] = ()
     uploads: tuple[Upload, ...] = ()
     ci_job: CIJob | None = None
+    source_run: str | None = None
     manifest_sha256: str | None = None
     published_at: dt.datetime | None = None
     created_at: dt.datetime
@@ -121,6 +136,90 @@ class ModelVersion:
 
     def artifact(self, path: ArtifactPath) -> Artifact | None:
         """The manifest entry for ``path`` (compared case-insensitively), or None."""
+        for artifact in self.artifacts:
+            if artifact.path.key == path.key:
+                return artifact
+        return None
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is: running, or ended one of three ways."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def is_ended(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+@attrs.frozen(kw_only=True)
+class Promotion:
+    """A promotion of a run that has begun and not ended: to which model and version (None
+    until the version is made), which folder of the run's files (None: all), and the
+    promoter's hold on it, which lapses at ``expires`` if the promoter died."""
+
+    model: ModelName
+    version: Version | None = None
+    path: ArtifactPath | None = None
+    token: str
+    expires: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class Experiment:
+    """A named group of runs. Names are unique, compared case-insensitively."""
+
+    id: str
+    name: str
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Run:
+    """One training run of an experiment: what it logged, and what became of it.
+
+    ``params`` are written once; metrics are read with `Registry.get_run_metrics`.
+    ``artifacts`` are the run's own files, sorted by path key. A run promoted to a version
+    names it in ``promoted_to`` (``<model>/<version>``); the files it gave the version
+    (those under ``promoted_path``, or all when that is None) moved there and are read
+    through the version from then on.
+    """
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus = RunStatus.RUNNING
+    description: str = ""
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    params: Mapping[str, str] = attrs.field(factory=dict)
+    artifacts: tuple[Artifact, ...] = ()
+    uploads: tuple[Upload, ...] = ()
+    ci_job: CIJob | None = None
+    promoted_to: str | None = None
+    promoted_path: ArtifactPath | None = None
+    promoting: Promotion | None = None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+
+    @property
+    def package(self) -> str:
+        """Where the run's files live in the store: a name no model's package can take
+        (``.modelreg`` is not a model name)."""
+        return f".modelreg/runs/{self.experiment_id}/{self.id}"
+
+    def artifact(self, path: ArtifactPath) -> Artifact | None:
+        """The run's own file at ``path`` (compared case-insensitively), or None."""
         for artifact in self.artifacts:
             if artifact.path.key == path.key:
                 return artifact

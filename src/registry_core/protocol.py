@@ -31,6 +31,19 @@ and no limit). It may leave out, or count, documents whose data holds ``"deletin
 crash interrupted until the next writer or ``fsck`` finishes it). Without it,
 ``Registry.count_versions`` reads the documents. SQL counts with one ``COUNT`` (leaving
 the marked ones out); the files backend counts the names in a folder's listing.
+
+A backend that can copy a blob without the bytes passing through this process may
+implement the optional method ``copy_blob(source: str, target: str) -> None``: afterwards
+the blob ``target`` holds the bytes of the blob ``source`` (which stays), appearing
+atomically and replacing any blob at ``target``, as a committed `BlobWriter` would;
+`NotFound` if ``source`` does not exist. A local folder hard-links (the two names then
+share one copy of the bytes), S3 and GCS copy server-side, SQL copies rows. Without it,
+the Registry streams the bytes from `Repository.open_blob` into a `BlobWriter`. Promoting
+a run to a version uses it; the Registry checks the copy's SHA-256 either way.
+
+Blob names are package paths of versions (``<model>/<version>/<path>``) and the files of
+runs (``.modelreg/runs/<experiment id>/<run id>/<path>``; no model may be named
+``.modelreg``, so the two never meet).
 """
 
 from __future__ import annotations

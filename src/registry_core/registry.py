@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 
-from registry_core._artifacts import ArtifactsMixin
 from registry_core._base import (
     SETTINGS_KEY,
     atomic,
@@ -29,10 +28,11 @@ from registry_core._base import (
     utc_now,
 )
 from registry_core._maintenance import MaintenanceMixin
-from registry_core._metadata import MetadataMixin, checked_tags
+from registry_core._metadata import checked_tags
+from registry_core._promote import PromoteMixin
 from registry_core._rename import RenameMixin
 from registry_core._tokens import TokensMixin
-from registry_core._versions import VersionsMixin, _check_page_size
+from registry_core._versions import _check_page_size
 from registry_core.ci import CIJob
 from registry_core.convert import from_document, to_document
 from registry_core.entities import Model, ModelVersion, Page
@@ -47,9 +47,7 @@ from registry_core.versions import BumpPart, Version
 __all__ = ["Draft", "Registry"]
 
 
-class Registry(
-    VersionsMixin, ArtifactsMixin, MetadataMixin, MaintenanceMixin, RenameMixin, TokensMixin
-):
+class Registry(PromoteMixin, MaintenanceMixin, RenameMixin, TokensMixin):
     """A model registry over ``repository``; see the module docstring."""
 
     def __init__(

@@ -14,7 +14,8 @@ Adopt it with one class (pytest collects it because its name starts with ``Test`
             return functools.partial(MyRepository, repository.url)   # picklable
 
 The parts can be adopted one by one: `RepositoryContractTests` (the protocol's atomic
-primitives), `RegistryContractTests` (the service end to end), `ProcessRaceTests`
+primitives), `RegistryContractTests` (the service end to end), `RunContractTests`
+(experiments, runs and promotion), `ProcessRaceTests`
 (multi-process races) and `StateMachineTests` (random calls compared with the reference).
 To opt out of one test, re-bind it with a mark in the subclass, never fork it; `rebind`
 marks a copy, so the mark does not leak into the base class and every other backend::
@@ -31,6 +32,7 @@ from registry_core.testing.marks import rebind
 from registry_core.testing.races import ProcessRaceTests
 from registry_core.testing.registry_tests import RegistryContractTests
 from registry_core.testing.rename_tests import RenameContractTests
+from registry_core.testing.run_tests import RunContractTests
 
 __all__ = [
     "ConformanceTests",
@@ -40,6 +42,7 @@ __all__ = [
     "RenameContractTests",
     "RepositoryContractTests",
     "RepositoryFixtures",
+    "RunContractTests",
     "StateMachineTests",
     "rebind",
     "run_threads",
@@ -50,6 +53,7 @@ class ConformanceTests(
     RepositoryContractTests,
     RegistryContractTests,
     RenameContractTests,
+    RunContractTests,
     ProcessRaceTests,
     StateMachineTests,
 ):
