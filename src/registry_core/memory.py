@@ -155,6 +155,15 @@ class MemoryRepository:
             raise NotFound(f"blob {name!r} does not exist")
         return io.BytesIO(data)
 
+    def copy_blob(self, source: str, target: str) -> None:
+        """The optional copy of `registry_core.protocol`: bytes are immutable, so the two
+        names share them."""
+        with self._lock:
+            data = self._blobs.get(source)
+            if data is None:
+                raise NotFound(f"blob {source!r} does not exist")
+            self._blobs[target] = data
+
     def delete_blobs(self, prefix: str) -> None:
         with self._lock:
             for name in [n for n in self._blobs if n == prefix or n.startswith(prefix + "/")]:

@@ -17,6 +17,9 @@ over ``s3fs`` / ``gcsfs``:
   store calls ``os.listdir``, ``os.walk``, ``shutil.rmtree`` and ``open`` directly.
 * ``open_writer`` -- local: a temp file renamed on commit; S3: a multipart upload
   completed on commit; GCS: a resumable upload finished on commit.
+* ``copy`` -- local: a hard link to a temp name renamed into place (a copy where links
+  fail); S3: CopyObject (a multipart copy over 5 GiB); GCS: ``rewriteTo``. No byte
+  passes through this process except in the local fallback.
 * ``temp_files`` -- local: files in ``.modelreg/tmp``; S3: incomplete multipart uploads.
 
 A store that cannot list a folder in reverse cheaply (S3 and GCS list names ascending
@@ -93,6 +96,11 @@ class ObjectStore(Protocol):
 
     def open_read(self, name: str) -> IO[bytes]:
         """A buffered binary stream of the object; `NotFound` if absent or a folder."""
+
+    def copy(self, source: str, target: str) -> None:
+        """Make ``target`` hold the bytes of ``source`` (which stays), appearing
+        atomically and replacing any object there, as a committed writer would;
+        `NotFound` if ``source`` is absent or a folder."""
 
     def temp_files(self, older_than_seconds: float) -> list[str]:
         """Leftovers of interrupted writes older than the given age (never visible as

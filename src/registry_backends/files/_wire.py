@@ -130,6 +130,11 @@ class Wire(Protocol):
     def open_read(self, key: str) -> IO[bytes]:
         """A streaming download; `NotFound` if absent."""
 
+    async def copy(self, source: str, target: str) -> None:
+        """A server-side copy that appears at ``target`` whole, replacing what is there;
+        `NotFound` if ``source`` is absent. Retries its transient failures itself (a copy
+        may take several requests), as an upload does."""
+
     async def uploads(self, prefix: str, older_than_seconds: float) -> list[str]:
         """Unfinished uploads under ``prefix``, as names for `abort_upload`."""
 

@@ -4,10 +4,12 @@ Atomic primitives (see /work/shared/TEST-INFRA.md §4): every write goes to a te
 ``<root>/.modelreg/tmp`` (the same filesystem, so a rename is atomic), is fsynced, and is
 then moved into place: ``os.link`` for create-if-absent (EEXIST loses), ``os.replace``
 for overwrites, then the folder is fsynced. A process killed at any point leaves only
-temp files, which `remove_temp_files` clears. Compare-and-swap and conditional delete
-hold an exclusive ``flock`` on one of 256 lock files in ``<root>/.modelreg/locks``,
-chosen by a hash of the object name: a fixed set, so no lock file outlives its document,
-and ``flock`` excludes threads of one process as well as other processes.
+temp files, which `remove_temp_files` clears. A copy is a hard link made the same way
+(linked to a temp name, fsynced, renamed into place), or a copy of the bytes where the
+filesystem cannot link. Compare-and-swap and conditional delete hold an exclusive
+``flock`` on one of 256 lock files in ``<root>/.modelreg/locks``, chosen by a hash of the
+object name: a fixed set, so no lock file outlives its document, and ``flock`` excludes
+threads of one process as well as other processes.
 
 Etags are a hash of the bytes; `FilesRepository` makes every write's bytes unique.
 """
@@ -19,6 +21,7 @@ import errno
 import hashlib
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
@@ -52,6 +55,12 @@ _ATTEMPTS = 32  # moves into a folder that concurrent deletes keep removing
 SETTLED_SECONDS = 2
 #: Large blobs start their writeback every this many bytes (see _LocalBlobWriter).
 _WRITEBACK_STEP = 32 * 1024 * 1024
+#: Why ``os.link`` fails where a copy still works: another filesystem, none with hard links
+#: (FAT, some network and FUSE ones), Linux's ``protected_hardlinks``, too many links.
+_NO_LINK = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
+_COPY_CHUNK = 1024 * 1024
 _FADVISE = getattr(os, "posix_fadvise", None)
 _DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 4)
 
@@ -220,10 +229,56 @@ class LocalStore:
     def open_read(self, name: str) -> IO[bytes]:
         path = self.path(name)
         with os_errors(path):
+            return _open_blob(name, path)
+
+    def copy(self, source: str, target: str) -> None:
+        """A hard link: both names then share one copy of the bytes, which never change,
+        since every write renames a new file onto its name. The link is made under a temp
+        name, fsynced and renamed into place as a blob commit is; where the filesystem
+        cannot link, the bytes are copied into the temp file instead."""
+        origin, destination = self.path(source), self.path(target)
+        with os_errors(destination):
+            temp = self._link_temp(source, origin)
             try:
-                return open(path, "rb")
-            except ABSENT as error:
-                raise NotFound(f"blob {name!r} does not exist") from error
+                self.into_place(temp, destination)
+            finally:
+                unlink_quietly(temp)  # still there only if both names were one file already
+
+    def _link_temp(self, name: str, origin: str) -> str:
+        """A temp file holding the bytes of blob ``name`` (at ``origin``), durably."""
+        self._make_folders(self._tmp)
+        temp = self._temp_path("copy")
+        try:
+            os.link(origin, temp)
+        except ABSENT as error:
+            raise NotFound(f"blob {name!r} does not exist") from error
+        except OSError as error:
+            if error.errno not in _NO_LINK:
+                raise
+            return self._copy_temp(name, origin)  # EPERM for a folder too: that finds it
+        try:  # the new link count reaches the disk with the inode, as a commit's fsync does
+            fd = os.open(temp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            unlink_quietly(temp)
+            raise
+        return temp
+
+    def _copy_temp(self, name: str, origin: str) -> str:
+        """The fallback of `_link_temp`: the bytes copied into a new temp file, fsynced."""
+        stream, temp = self.open_temp("copy")
+        try:
+            with stream, _open_blob(name, origin) as reader:
+                shutil.copyfileobj(reader, stream, _COPY_CHUNK)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except BaseException:
+            unlink_quietly(temp)
+            raise
+        return temp
 
     # -- temp files --------------------------------------------------------------------
 
@@ -338,6 +393,14 @@ class LocalStore:
             yield
         finally:
             os.close(fd)
+
+
+def _open_blob(name: str, path: str) -> IO[bytes]:
+    """The file of blob ``name`` opened to read; `NotFound` if absent or a folder."""
+    try:
+        return open(path, "rb")
+    except ABSENT as error:
+        raise NotFound(f"blob {name!r} does not exist") from error
 
 
 class _LocalBlobWriter:

@@ -101,6 +101,22 @@ def _holds_reserved(parts: list[str]) -> bool:
     return not parts or (len(parts) == 1 and parts[0].lower() == META)
 
 
+def _writable(name: str) -> str:
+    """``name`` if a blob may be written there; `InvalidPath` among the registry's files."""
+    parts = _blob_parts(name)
+    if _is_reserved(parts) or _holds_reserved(parts):
+        raise InvalidPath(f"blob name {name!r} lies among the files backend's own files in {META}/")
+    return name
+
+
+def _readable(name: str) -> str:
+    """``name`` if it may be a blob; `NotFound` among the registry's own files."""
+    parts = _blob_parts(name)
+    if _is_reserved(parts) or _holds_reserved(parts):
+        raise NotFound(f"blob {name!r} does not exist")
+    return name
+
+
 def _check_marker(root: str, raw: bytes) -> None:
     try:
         marker = json.loads(raw)
@@ -224,18 +240,16 @@ class FilesRepository:
     # -- blobs -------------------------------------------------------------------------
 
     def open_blob_writer(self, name: str) -> BlobWriter:
-        parts = _blob_parts(name)
-        if _is_reserved(parts) or _holds_reserved(parts):
-            raise InvalidPath(
-                f"blob name {name!r} lies among the files backend's own files in {META}/"
-            )
-        return self._store.open_writer(name)
+        return self._store.open_writer(_writable(name))
 
     def open_blob(self, name: str) -> IO[bytes]:
-        parts = _blob_parts(name)
-        if _is_reserved(parts) or _holds_reserved(parts):
-            raise NotFound(f"blob {name!r} does not exist")
-        return self._store.open_read(name)
+        return self._store.open_read(_readable(name))
+
+    def copy_blob(self, source: str, target: str) -> None:
+        """The optional copy of `registry_core.protocol`, done by the store (see
+        `ObjectStore.copy`); names are checked as `open_blob` and `open_blob_writer` do."""
+        target = _writable(target)
+        self._store.copy(_readable(source), target)
 
     def delete_blobs(self, prefix: str) -> None:
         """Also takes "" (every blob); never touches the registry's own files."""

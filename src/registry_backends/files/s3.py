@@ -10,6 +10,11 @@ multipart path, where s3fs would drop ``IfMatch``): create = ``IfNoneMatch: *``,
 ``IfMatch: <ETag>``, conditional delete = ``IfMatch``. Blobs stream as multipart uploads
 of 16 MiB parts, three in flight, completed on ``commit`` and aborted on failure; a blob
 under one part is a single PutObject at commit.
+
+A blob is copied server-side, as s3fs's ``_cp_file`` does: CopyObject up to 1 GiB, above
+that a multipart upload of UploadPartCopy parts of 1 GiB, four at a time, each pinned to
+the source's ETag (CopyObject would take up to 5 GiB, but parts in parallel copy a large
+object faster). Either way the copy appears whole at once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -37,6 +43,7 @@ from registry_backends.files._wire import (
     PreconditionFailed,
     RetryPolicy,
     TransientError,
+    gather_limited,
     retrying,
 )
 from registry_backends.files.repository import FilesRepository
@@ -49,6 +56,11 @@ __all__ = ["S3Store", "open_s3", "s3_store"]
 
 PART_SIZE = 16 * 2**20
 IN_FLIGHT = 3  # parts uploading at once: memory is (IN_FLIGHT + 1) * PART_SIZE
+#: The largest object copied by one CopyObject (S3 takes 5 GiB); larger ones go in parts.
+COPY_LIMIT = 2**30
+#: Parts of a multipart copy (S3 takes up to 10,000 of up to 5 GiB): 5 TiB in 5,120.
+COPY_PART = 2**30
+COPY_IN_FLIGHT = 4
 _OPTIONS = frozenset(
     {
         "endpoint_url",
@@ -206,6 +218,20 @@ class _S3Wire:
     def open_read(self, key: str) -> IO[bytes]:
         return RemoteReader.open(_S3Ranges(self, key), self.run, self.retry, self.where(key))
 
+    async def retried(self, method: str, key: str, **kwargs: Any) -> Any:
+        """`call`, retrying transient failures."""
+        return await retrying(self.retry, lambda: self.call(method, key, **kwargs), key)
+
+    async def copy(self, source: str, target: str) -> None:
+        """CopyObject, or a multipart copy above `COPY_LIMIT`; see the module docstring."""
+        head = await self.retried("head_object", source, Key=source)
+        size, etag = int(head.get("ContentLength", 0)), str(head["ETag"])
+        origin = {"Bucket": self.bucket, "Key": source}
+        if size <= COPY_LIMIT:
+            await self.retried("copy_object", source, Key=target, CopySource=origin)
+        else:
+            await _copy_in_parts(self, origin, target, size, etag)
+
     async def uploads(self, prefix: str, older_than_seconds: float) -> list[str]:
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=older_than_seconds)
         found: list[str] = []
@@ -227,6 +253,55 @@ class _S3Wire:
     async def abort_upload(self, name: str) -> None:
         key, _, upload = name.rpartition("?uploadId=")
         await self.call("abort_multipart_upload", key, Key=key, UploadId=upload)
+
+
+async def _copy_in_parts(
+    wire: _S3Wire, origin: dict[str, str], target: str, size: int, etag: str
+) -> None:
+    """UploadPartCopy in `COPY_PART` ranges, each only from the source's version with
+    ``etag``; the copy appears at ``target`` when the upload completes."""
+    pinned = {"Key": target, "CopySource": origin, "CopySourceIfMatch": etag}
+    upload = str((await wire.retried("create_multipart_upload", target, Key=target))["UploadId"])
+
+    async def part(number: int, first: int) -> str:
+        last = min(first + COPY_PART, size) - 1
+        answer = await wire.retried(
+            "upload_part_copy",
+            target,
+            UploadId=upload,
+            PartNumber=number,
+            CopySourceRange=f"bytes={first}-{last}",
+            **pinned,
+        )
+        return str(answer["CopyPartResult"]["ETag"])
+
+    try:
+        starts = enumerate(range(0, size, COPY_PART), 1)
+        etags = await gather_limited(
+            [functools.partial(part, n, first) for n, first in starts], COPY_IN_FLIGHT
+        )
+        parts = [{"ETag": tag, "PartNumber": n} for n, tag in enumerate(etags, 1)]
+        try:
+            await wire.retried(
+                "complete_multipart_upload",
+                target,
+                Key=target,
+                UploadId=upload,
+                MultipartUpload={"Parts": parts},
+            )
+        except NotFound:  # a retry after a lost answer: done if the object is this upload
+            if await wire.head(target) != _multipart_etag(etags):
+                raise
+    except BaseException:
+        with contextlib.suppress(BackendError):
+            await wire.call("abort_multipart_upload", target, Key=target, UploadId=upload)
+        raise
+
+
+def _multipart_etag(etags: list[str]) -> str:
+    """The ETag S3 gives the object a multipart upload of parts with ``etags`` made."""
+    digests = b"".join(bytes.fromhex(tag.strip('"')) for tag in etags)
+    return f'"{hashlib.md5(digests).hexdigest()}-{len(etags)}"'
 
 
 class _Multipart:
@@ -274,13 +349,10 @@ class _Multipart:
                 MultipartUpload={"Parts": parts},
             )
         except NotFound:  # a retry after a lost answer: done if the object is this upload
-            if await self._wire.head(self._key) != self._multipart_etag():
+            etags = [self._etags[n] for n in sorted(self._etags)]
+            if await self._wire.head(self._key) != _multipart_etag(etags):
                 raise
         self._upload = None
-
-    def _multipart_etag(self) -> str:
-        digests = b"".join(bytes.fromhex(self._etags[n].strip('"')) for n in sorted(self._etags))
-        return f'"{hashlib.md5(digests).hexdigest()}-{len(self._etags)}"'
 
     async def abort(self) -> None:
         if self._upload is not None:

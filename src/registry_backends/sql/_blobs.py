@@ -4,9 +4,10 @@ A local folder (a path or ``file://`` URL) is a `LocalStore`, with its atomic co
 and temp-file bookkeeping. ``s3://`` and ``gs://`` (or ``gcs://``) are the files backend's
 `S3Store` and `GCSStore`: a blob streams straight to its name as a multipart (S3) or
 resumable (GCS) upload that ``commit`` completes, so it is never visible half-written and
-is never copied; fsck sees S3's unfinished uploads as temp files. Any other fsspec URL
-(``memory://``...) is `FsspecBlobStore`: a blob is written under ``.modelreg/tmp/`` and
-moved to its name on commit. Every store names a blob ``<root>/<name>``, so a bucket
+is never copied from a temp object; fsck sees S3's unfinished uploads as temp files. Any
+other fsspec URL (``memory://``...) is `FsspecBlobStore`: a blob is written under
+``.modelreg/tmp/`` and moved to its name on commit, and ``copy_blob`` copies to a temp
+object moved the same way. Every store names a blob ``<root>/<name>``, so a bucket
 written through one reads through the other. Either way `FilesRepository`'s blob methods
 do the naming (package paths ``<model>/<version>/<path>``) and keep the store's own files
 out of listings; no store gets a files registry's format marker, since the SQL database
@@ -100,13 +101,17 @@ def _local_path(location: str) -> str:
     return os.path.abspath(unquote(parts.path))
 
 
+def _temp_name(kind: str) -> str:
+    return f"{META}/tmp/{kind}-{os.getpid()}-{secrets.token_hex(8)}.tmp"
+
+
 class _FsspecWriter:
     """Streams into a temp object; ``commit`` moves it to its name."""
 
     def __init__(self, store: FsspecBlobStore, name: str) -> None:
         self._store = store
         self._name = name
-        self._temp = f"{META}/tmp/blob-{os.getpid()}-{secrets.token_hex(8)}.tmp"
+        self._temp = _temp_name("blob")
         self._file: Any = store.fs.open(store.full(self._temp), "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -199,6 +204,23 @@ class FsspecBlobStore:
         except FileNotFoundError as error:
             raise NotFound(f"blob {name!r} does not exist") from error
         return stream
+
+    def copy(self, source: str, target: str) -> None:
+        """The filesystem's ``cp_file`` to a temp object, then moved to its name as a
+        written blob is."""
+        origin, temp = self.full(source), self.full(_temp_name("copy"))
+        try:
+            if not self.fs.isfile(origin):
+                raise FileNotFoundError(origin)
+            self.fs.cp_file(origin, temp)
+        except FileNotFoundError as error:
+            raise NotFound(f"blob {source!r} does not exist") from error
+        try:
+            self.fs.mv(temp, self.full(target))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(temp)
+            raise
 
     def temp_files(self, older_than_seconds: float) -> list[str]:
         return []  # object stores give no reliable age here; fsck leaves them be

@@ -359,6 +359,11 @@ class SqlRepository:
     def open_blob(self, name: str) -> IO[bytes]:
         return self._blobs.open_blob(name)
 
+    def copy_blob(self, source: str, target: str) -> None:
+        """The optional copy of `registry_core.protocol`: the artifact store's (a hard link
+        in a folder, server-side in S3 and GCS); the database is not involved."""
+        self._blobs.copy_blob(source, target)
+
     def delete_blobs(self, prefix: str) -> None:
         self._blobs.delete_blobs(prefix)
 
