@@ -35,7 +35,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_core import Registry, RegistryError
 from registry_core.protocol import reads_are_quick
-from registry_server import artifacts_api, registry_api, runs_api
+from registry_server import (
+    artifacts_api,
+    logged_models_api,
+    registry_api,
+    runs_api,
+    tracking_api,
+)
 from registry_server.artifacts_api import ARTIFACTS
 from registry_server.auth import registry_for
 from registry_server.calls import Call, header, read_call, too_large
@@ -114,6 +120,7 @@ class _Rest:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def serve() -> Response:
             call = await read_call(scope, receive, self.config.max_body_bytes)
+            call = call.with_fields(scope.get("path_params") or {})
             caller = header(scope, b"authorization")
 
             def work() -> Any:
@@ -161,7 +168,7 @@ def _artifact_routes(config: _Config) -> list[Route]:
                     stream.close()
                     return Response(headers={"Content-Length": str(size)})
                 return StreamingResponse(
-                    artifacts_api.verified_chunks(stream, f"{target.model}/{target.version}"),
+                    artifacts_api.verified_chunks(stream, target.label),
                     media_type="application/octet-stream",
                     headers={"Content-Length": str(size)},
                 )
@@ -255,11 +262,12 @@ def create_app(
     quick = reads_are_quick(registry.repository)
     routes: list[Route] = []
     exact: dict[tuple[str, str], ASGIApp] = {}
-    for module in (registry_api, runs_api):
+    for module in (registry_api, runs_api, tracking_api, logged_models_api):
         for methods, path, handler in module.ROUTES:
             endpoint = _Rest(config, handler, inline=quick and handler in registry_api.QUICK_READS)
             routes.append(Route(_MLFLOW + path, endpoint, methods=list(methods)))
-            exact.update({(method, prefix + _MLFLOW + path): endpoint for method in methods})
+            if "{" not in path:  # a path with parameters goes through the router
+                exact.update({(method, prefix + _MLFLOW + path): endpoint for method in methods})
     routes += _artifact_routes(config)
     routes.append(Route("/api/3.0/mlflow/server-info", _server_info, methods=["GET"]))
     routes.append(Route("/health", _health, methods=["GET"]))

@@ -25,6 +25,7 @@ import anyio.from_thread
 from starlette.types import Message, Receive
 
 from registry_core import (
+    Artifact,
     ArtifactPath,
     IntegrityError,
     InvalidPath,
@@ -55,12 +56,20 @@ _SEMVER_START = re.compile(r"\d")
 
 
 class PackagePath:
-    """A request's target: a model, one of its versions, and a path inside it (or None)."""
+    """A request's target: a model, one of its versions, and a path inside it (or None);
+    or, with ``run_id``, one of modelreg's runs (``.modelreg/runs/<experiment>/<run>``)."""
 
-    def __init__(self, model: str, version: str, path: str | None) -> None:
+    def __init__(
+        self, model: str, version: str, path: str | None, run_id: str | None = None
+    ) -> None:
         self.model = model
         self.version = version
         self.path = path
+        self.run_id = run_id
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run_id}" if self.run_id else f"{self.model}/{self.version}"
 
 
 def _bad(message: str) -> ApiError:
@@ -82,6 +91,15 @@ def _check_segment(segment: str) -> str:
 
 
 def _split(segments: list[str]) -> PackagePath:
+    if segments[0].lower() == ".modelreg":  # no model has this name: a run's files
+        if (
+            len(segments) < 4
+            or segments[1] != "runs"
+            or not segments[3].startswith(segments[2] + "-")
+        ):
+            raise _bad("a run's files are at .modelreg/runs/<experiment id>/<run id>/")
+        rest = segments[4:]
+        return PackagePath("", "", "/".join(rest) if rest else None, run_id=segments[3])
     for index in range(1, len(segments)):
         if _SEMVER_START.match(segments[index]):
             try:
@@ -128,13 +146,19 @@ def _artifact_path(text: str) -> ArtifactPath:
 # -- listing --------------------------------------------------------------------------
 
 
+def _files(reg: Registry, target: PackagePath) -> tuple[Artifact, ...]:
+    if target.run_id is not None:
+        return reg.list_run_artifacts(target.run_id)
+    return reg.get_version(target.model, target.version).artifacts
+
+
 def list_artifacts(reg: Registry, target: PackagePath) -> dict[str, Any]:
     """One directory level, names relative to it; a file or a missing folder lists empty."""
-    entity = reg.get_version(target.model, target.version)
+    files = _files(reg, target)
     folder = None if target.path is None else _artifact_path(target.path)
     depth = 0 if folder is None else len(folder.segments)
     entries: dict[str, dict[str, Any]] = {}
-    for artifact in entity.artifacts:
+    for artifact in files:
         if folder is not None and not artifact.path.is_within(folder):
             continue
         rest = artifact.path.segments[depth:]
@@ -155,6 +179,11 @@ def open_download(reg: Registry, target: PackagePath) -> tuple[IO[bytes], int]:
     if target.path is None:
         raise ApiError.not_found("name an artifact inside the version to download it")
     path = _artifact_path(target.path)
+    if target.run_id is not None:
+        found = [a for a in reg.list_run_artifacts(target.run_id) if a.path.key == path.key]
+        if not found:
+            raise NotFound(f"artifact '{path}' does not exist in run '{target.run_id}'")
+        return reg.open_run_artifact(target.run_id, path), found[0].size
     entity = reg.get_version(target.model, target.version)
     artifact = entity.artifact(path)
     if artifact is None:
@@ -233,6 +262,14 @@ def store_upload(reg: Registry, target: PackagePath, body: io.RawIOBase) -> None
     if target.path is None:
         raise _bad("name the file to upload after <model>/<version>/")
     path = _artifact_path(target.path)
+    if target.run_id is not None:
+        run = reg.get_run(target.run_id)
+        own = run.artifact(path)
+        if own is not None:
+            reg.delete_run_artifacts(run.id, [own.path.value])
+        reader = io.BufferedReader(body, buffer_size=_CHUNK)
+        reg.upload_run_artifact(run.id, reader, name=path.value)
+        return
     entity: ModelVersion = reg.get_version(target.model, target.version)
     existing = entity.artifact(path)
     if existing is not None:
@@ -242,7 +279,16 @@ def store_upload(reg: Registry, target: PackagePath, body: io.RawIOBase) -> None
 
 
 def delete_artifact(reg: Registry, target: PackagePath) -> None:
-    """Delete a file, or every file under a folder, of a draft."""
+    """Delete a file, or every file under a folder, of a draft or a run."""
+    if target.run_id is not None:
+        run = reg.get_run(target.run_id)
+        wanted = None if target.path is None else _artifact_path(target.path)
+        own = [a.path.value for a in run.artifacts if wanted is None or a.path.is_within(wanted)]
+        if wanted is not None and not own:
+            raise NotFound(f"artifact '{wanted}' does not exist in run '{run.id}'")
+        if own:
+            reg.delete_run_artifacts(run.id, own)
+        return
     entity = reg.get_version(target.model, target.version)
     if target.path is None:
         paths = [a.path.value for a in entity.artifacts]

@@ -92,6 +92,12 @@ class Call:
             return value[0] if value else None
         return value
 
+    def with_fields(self, extra: Mapping[str, str]) -> Call:
+        """This call with ``extra`` fields added (a URL's path parameters), which win."""
+        if not extra:
+            return self
+        return Call({**self._fields, **extra}, from_query=self._from_query)
+
     def has(self, name: str) -> bool:
         return self._raw(name) is not None
 

@@ -1,7 +1,8 @@
 """modelreg entities as MLflow JSON, and the names MLflow gives them.
 
 * A model version is also a run: its ``run_id`` is `run_id_for` (reversible, no lookup
-  table), its ``artifact_uri`` the proxied URI of its package ``<model>/<version>``.
+  table), its ``artifact_uri`` the proxied URI of its package ``<model>/<version>``. A
+  version promoted from one of modelreg's runs names that run as its ``run_id`` instead.
 * ``version`` is the SemVer string; ``status`` is ``READY`` unless the version failed;
   the modelreg state rides along in the tag ``modelreg.state``.
 * The tag ``modelreg.alias`` is not stored: setting it points an alias
@@ -148,7 +149,7 @@ def version_json(entity: ModelVersion, aliases: Iterable[str] = ()) -> dict[str,
         "current_stage": "None",
         "description": entity.description,
         "source": artifact_uri(entity),
-        "run_id": run_id_for(entity.model, entity.version),
+        "run_id": entity.source_run or run_id_for(entity.model, entity.version),
         "run_link": "",
         "status": "FAILED_REGISTRATION" if failed else "READY",
         "status_message": "the version failed (its run ended FAILED or KILLED)" if failed else "",

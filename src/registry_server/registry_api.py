@@ -27,16 +27,21 @@ from registry_core import (
 from registry_server import alias_tag
 from registry_server.calls import Call
 from registry_server.errors import ApiError
+from registry_server.logged_models_api import find_logged_model
 from registry_server.mapping import (
     ALIAS_TAG,
+    BUMP_TAG,
     STATE_TAG,
+    VERSION_TAGS,
     aliases_of,
     artifact_uri,
     planned_version,
     registered_model_json,
     version_json,
 )
+from registry_server.run_mapping import parse_model_id, run_artifact_uri
 from registry_server.searches import latest_of, model_json, search_models, search_versions
+from registry_server.tracking_api import is_run_id
 
 __all__ = ["QUICK_READS", "ROUTES"]
 
@@ -178,14 +183,71 @@ def _publish_at_create(tags: dict[str, str]) -> bool:
     return state == VersionState.READY.value
 
 
+def _promoted(reg: Registry, call: Call) -> tuple[str, str | None] | None:
+    """(run id, folder or None for all its files) when the create names one of modelreg's
+    runs or a logged model to promote: ``source`` ``models:/m-...`` (or ``model_id``),
+    ``runs:/<run id>/<folder>``, or ``run_id`` with ``source`` inside that run's files."""
+    source = call.optional_text("source", "") or ""
+    model_id = call.optional_text("model_id") or ""
+    if source.startswith("models:/m-") and not model_id:
+        model_id = source[len("models:/") :].split("/")[0]
+    if model_id and parse_model_id(model_id) is not None:
+        logged, run = find_logged_model(reg, model_id)
+        return run.id, logged.path
+    if source.startswith("runs:/"):
+        named, _, folder = source[len("runs:/") :].partition("/")
+        if is_run_id(named):
+            return named, folder.strip("/") or None
+    run_id = call.optional_text("run_id") or ""
+    if not is_run_id(run_id):
+        return None
+    root = run_artifact_uri(reg.get_run(run_id))
+    if source in ("", root):
+        return run_id, None
+    if source.startswith(root + "/"):
+        return run_id, source[len(root) + 1 :].strip("/") or None
+    raise ApiError.invalid(
+        f"source {source[:200]!r} is not in run '{run_id}'; give {root}/<folder> or "
+        f"runs:/{run_id}/<folder>"
+    )
+
+
+def _promote(
+    reg: Registry, call: Call, run_id: str, folder: str | None, tags: dict[str, str]
+) -> dict[str, Any]:
+    """Promote the run: a READY, sealed version when the call returns. Its SemVer comes
+    from a version tag on the call, else on the run, else the next major."""
+    run = reg.get_run(run_id)
+    asked = any(key in tags for key in (*VERSION_TAGS, BUMP_TAG))
+    exact, bump = planned_version(tags if asked else run.tags)
+    kept = {k: v for k, v in tags.items() if k not in (*VERSION_TAGS, BUMP_TAG)}
+    entity = reg.promote_run(
+        run.id,
+        call.text("name"),
+        exact,
+        bump=bump,
+        path=folder,
+        description=call.optional_text("description"),
+        tags=kept,
+    )
+    return {"model_version": version_json(entity)}
+
+
 def create_version(reg: Registry, call: Call) -> dict[str, Any]:
     """A new draft, or with the tag ``modelreg.state=ready`` a version published at once
     (one request, one commit); its version from the tags (`planned_version`). A retried
-    create of an exact version answers with what the first attempt made."""
+    create of an exact version answers with what the first attempt made.
+
+    A create that names one of modelreg's runs or a logged model promotes it instead
+    (`_promoted`)."""
     name = call.text("name")
     tags = call.tags()
     description = call.optional_text("description", "") or ""
     alias_tag.refuse_at_create(tags)
+    promoted = _promoted(reg, call)
+    if promoted is not None:
+        tags.pop(STATE_TAG, None)
+        return _promote(reg, call, *promoted, tags)
     publish = _publish_at_create(tags)
     exact, bump = planned_version(tags)
     try:

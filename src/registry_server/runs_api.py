@@ -1,5 +1,8 @@
 """``/api/2.0/mlflow/runs/*``: the run every model version carries (as in GitLab).
 
+A call naming one of modelreg's own runs (`registry_server.tracking_api.is_run_id`) goes
+to `registry_server.tracking_api` instead; the two kinds of id never look alike.
+
 The run id names the version (`registry_server.mapping.run_id_for`); parameters, metrics
 and tags go to the version, and ending the run moves it through modelreg's lifecycle:
 FINISHED publishes (seals) the draft, FAILED or KILLED fails it. Ending it again the same
@@ -9,6 +12,7 @@ what it means on the version (`registry_server.alias_tag`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from registry_core import (
@@ -18,6 +22,7 @@ from registry_core import (
     Registry,
     VersionState,
 )
+from registry_server import tracking_api
 from registry_server.alias_tag import delete_version_tag, set_version_tag
 from registry_server.calls import Call
 from registry_server.errors import ApiError
@@ -141,20 +146,33 @@ def metric_history(reg: Registry, call: Call) -> dict[str, Any]:
     return {"metrics": [metric_json(p) for p in points]}
 
 
-def search_logged_models(reg: Registry, call: Call) -> dict[str, Any]:
-    """modelreg has no logged models: always an empty page (the client asks while listing)."""
-    return {"models": []}
+Handler = Callable[[Registry, Call], dict[str, Any]]
+
+
+def _either(for_version: Handler, path: str) -> Handler:
+    """``for_version``, or the tracking handler for ``path`` when the id is a run's."""
+    for_run = tracking_api.RUN_HANDLERS[path]
+
+    def handle(reg: Registry, call: Call) -> dict[str, Any]:
+        named = call.optional_text("run_id") or call.optional_text("run_uuid") or ""
+        return (for_run if tracking_api.is_run_id(named) else for_version)(reg, call)
+
+    handle.__name__ = for_version.__name__
+    handle.__doc__ = for_version.__doc__
+    return handle
 
 
 #: (methods, path under /api/2.0/mlflow, handler)
 ROUTES = [
-    (("GET",), "/runs/get", get_run),
-    (("POST",), "/runs/log-parameter", log_param),
-    (("POST",), "/runs/log-metric", log_metric),
-    (("POST",), "/runs/log-batch", log_batch),
-    (("POST",), "/runs/set-tag", set_tag),
-    (("POST",), "/runs/delete-tag", delete_tag),
-    (("POST",), "/runs/update", update_run),
-    (("GET",), "/metrics/get-history", metric_history),
-    (("POST",), "/logged-models/search", search_logged_models),
+    (methods, path, _either(handler, path))
+    for methods, path, handler in [
+        (("GET",), "/runs/get", get_run),
+        (("POST",), "/runs/log-parameter", log_param),
+        (("POST",), "/runs/log-metric", log_metric),
+        (("POST",), "/runs/log-batch", log_batch),
+        (("POST",), "/runs/set-tag", set_tag),
+        (("POST",), "/runs/delete-tag", delete_tag),
+        (("POST",), "/runs/update", update_run),
+        (("GET",), "/metrics/get-history", metric_history),
+    ]
 ]
