@@ -25,6 +25,15 @@ count N, N client processes run the same phases in lockstep (a barrier between p
 * ``upload`` / ``download``  one ``--artifact-mib`` file per client through the proxied
   artifact API (``log_artifact`` / ``download_artifacts``)
 
+* ``runflow`` (``--run-flows`` per client, 0 skips it) the everyday training script, on
+  the fluent API: start a run, 10 ``log_param``, 100 ``log_metric`` (one per step), one
+  ``--flow-mib`` file with ``log_artifact``, and ``pyfunc.log_model`` with
+  ``registered_model_name`` (``pip_requirements`` given, so the client does not infer
+  them). The version is READY when ``log_model`` returns on both servers: MLflow's
+  registration points at the logged model's files, modelreg's promotes the run (its files
+  become a sealed version, each SHA-256 checked). Each client checks (untimed) that its
+  model has a READY version per flow.
+
 and the script reports operations/s over all clients (calls / wall time between the
 phase's barriers) and the p50/p99 (and max) latency per phase, the servers' idle RSS
 (whole process tree), the modelreg server's peak RSS during a ``--big-mib`` upload, and
@@ -66,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 PHASES = ("create", "get", "metric", "latest")
+FLOW_PARAMS, FLOW_METRICS = 10, 100
 TAGS = {"framework": "sklearn", "team": "fraud"}  # each version is created with these two
 STATE_TAG = "modelreg.state"  # registry_server.mapping.STATE_TAG: a version's real state
 DURABLE = "durable by default"  # the issue "Durable by default, and the fastest registry ..."
@@ -246,6 +256,7 @@ def client_main(
     work: str,
     barrier: Any,
     out: Any,
+    flows: tuple[int, int] = (0, 0),
 ) -> None:
     """One client process: every phase, timing each call; results go to ``out``."""
     os.environ.update(QUIET)
@@ -266,7 +277,7 @@ def client_main(
     client.get_registered_model(name)  # warm up: imports and the HTTP session, untimed
     client.search_registered_models(max_results=1)
     warm_up(client, kind, name, experiment if kind == "mlflow" else "")
-    timings: dict[str, list[float]] = {p: [] for p in (*PHASES, "upload", "download")}
+    timings: dict[str, list[float]] = {p: [] for p in (*PHASES, "upload", "download", "runflow")}
     versions: list[str] = []
     # MLflow's versions point at runs made beforehand, outside the timed phase (a modelreg
     # version is its own run, made by its create).
@@ -310,7 +321,74 @@ def client_main(
         barrier.wait()
         path.unlink()
         shutil.rmtree(dest, ignore_errors=True)
-    out.put({"timings": timings, "end_state": end_state})
+    flow_state: dict[str, int] = {}
+    count, flow_mib = flows
+    if count:
+        os.environ["MLFLOW_TRACKING_URI"] = url
+        flow = RunFlow(f"flow-exp-{index}-{os.getpid()}", f"flow-{index}-{os.getpid()}")
+        flow.prepare(Path(work) / f"flow-{index}.bin", flow_mib)
+        flow.run()  # untimed: imports and first calls
+        barrier.wait()
+        for _ in range(count):
+            timed("runflow", flow.run)
+        barrier.wait()
+        flow_state = flow.check(client)
+        flow.blob.unlink()
+    out.put({"timings": timings, "end_state": end_state, "flow_state": flow_state})
+
+
+class RunFlow:
+    """The everyday training script against the tracking URI in the environment."""
+
+    def __init__(self, experiment: str, model: str) -> None:
+        import mlflow
+        import mlflow.pyfunc
+
+        self.mlflow = mlflow
+        self.model = model
+        self.blob = Path()
+        mlflow.set_experiment(experiment)
+
+    def prepare(self, blob: Path, mib: int) -> None:
+        self.blob = blob
+        with blob.open("wb") as f:
+            f.write(os.urandom(mib * 1024 * 1024))
+
+    def run(self) -> None:
+        mlflow = self.mlflow
+        with mlflow.start_run():
+            for k in range(FLOW_PARAMS):
+                mlflow.log_param(f"param_{k}", k)
+            for step in range(FLOW_METRICS):
+                mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+            mlflow.log_artifact(str(self.blob), "data")
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=make_doubler(),
+                registered_model_name=self.model,
+                pip_requirements=["mlflow"],
+            )
+
+    def check(self, client: Any) -> dict[str, int]:
+        """The flows' versions, and the READY ones (modelreg: its state tag ``ready``)."""
+        found = client.search_model_versions(f"name='{self.model}'", max_results=10_000)
+        ready = [
+            mv
+            for mv in found
+            if mv.status == "READY" and mv.tags.get(STATE_TAG, "ready") == "ready"
+        ]
+        return {"versions": len(found), "ready": len(ready)}
+
+
+def make_doubler() -> Any:
+    """The smallest model (defined here: mlflow is imported only by the clients)."""
+    import mlflow.pyfunc
+
+    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: list[float]) -> list[float]:
+            return [2 * x for x in model_input]
+
+    return Doubler()
 
 
 def create_to_ready(client: Any, kind: str, name: str, run: list[Any]) -> Any:
@@ -346,14 +424,22 @@ def warm_up(client: Any, kind: str, name: str, experiment: str) -> None:
 
 
 def drive(
-    kind: str, url: str, token: str, clients: int, ops: int, mib: int, work: Path
+    kind: str,
+    url: str,
+    token: str,
+    clients: int,
+    ops: int,
+    mib: int,
+    work: Path,
+    flows: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """Run ``clients`` processes through the phases; aggregate throughput and latency."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(clients + 1), ctx.Queue()
     procs = [
         ctx.Process(
-            target=client_main, args=(kind, url, token, i, ops, mib, str(work), barrier, out)
+            target=client_main,
+            args=(kind, url, token, i, ops, mib, str(work), barrier, out, flows),
         )
         for i in range(clients)
     ]
@@ -362,7 +448,7 @@ def drive(
     # Barriers: the start of each of PHASES and the end of the last; with artifacts, the
     # start of the upload, of the download and the end of the download.
     marks = []
-    for _ in range(len(PHASES) + 1 + (3 if mib else 0)):
+    for _ in range(len(PHASES) + 1 + (3 if mib else 0) + (2 if flows[0] else 0)):
         barrier.wait(timeout=1800)
         marks.append(time.perf_counter())
     results = [out.get(timeout=1800) for _ in procs]
@@ -372,6 +458,8 @@ def drive(
     if mib:
         first = len(PHASES) + 1
         spans.update(upload=(first, first + 1), download=(first + 1, first + 2))
+    if flows[0]:
+        spans["runflow"] = (len(marks) - 2, len(marks) - 1)
     phases: dict[str, Any] = {}
     for phase, (start, stop) in spans.items():
         samples = sorted(t for r in results for t in r["timings"][phase])
@@ -386,7 +474,10 @@ def drive(
             phases[phase]["mib_per_s"] = clients * mib / wall
     keys = ("versions", "ready", "ready_with_tags")
     end_state = {key: sum(r["end_state"][key] for r in results) for key in keys}
-    return {"phases": phases, "end_state": end_state}
+    flow_state = {
+        key: sum(r["flow_state"].get(key, 0) for r in results) for key in ("versions", "ready")
+    }
+    return {"phases": phases, "end_state": end_state, "flow_state": flow_state}
 
 
 def peak_during_upload(url: str, token: str, pid: int, mib: int, work: Path) -> dict[str, int]:
@@ -431,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifact-mib", type=int, default=100, help="0 skips artifacts")
     parser.add_argument("--big-mib", type=int, default=1024, help="RSS check upload; 0 skips")
     parser.add_argument(
+        "--run-flows", type=int, default=5, help="training-script runs per client; 0 skips"
+    )
+    parser.add_argument("--flow-mib", type=int, default=10, help="the run's artifact, MiB")
+    parser.add_argument(
         "--mlflow",
         default="",
         help="the mlflow command of a full mlflow install (a venv of its own)",
@@ -449,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "clients": counts,
         "ops": args.ops,
+        "run_flows": args.run_flows,
         "rounds": args.rounds,
         "tags": TAGS,
         "servers": {},
@@ -469,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["runs"][n] = median_of([s["phases"] for s in summaries])
             figures.setdefault("rounds", {})[n] = [s["phases"] for s in summaries]
             figures.setdefault("end_state", {})[n] = [s["end_state"] for s in summaries]
+            figures.setdefault("flow_state", {})[n] = [s["flow_state"] for s in summaries]
         for kind, server in setups.items():
             report["servers"][kind]["durability"] = durability(kind, server, args.mlflow)
     finally:
@@ -506,7 +603,14 @@ def run_rounds(
                         figures["idle_rss"] = tree_rss(proc.pid)
                     print(f"{kind}: {n} client(s), round {r + 1}", file=sys.stderr)
                     summary = drive(
-                        kind, server.url, server.token, n, args.ops, args.artifact_mib, works[kind]
+                        kind,
+                        server.url,
+                        server.token,
+                        n,
+                        args.ops,
+                        args.artifact_mib,
+                        works[kind],
+                        (args.run_flows, args.flow_mib),
                     )
                     rounds.setdefault((kind, n), []).append(summary)
                     if kind == "modelreg" and args.big_mib and n == counts[-1] and r == 0:
@@ -572,6 +676,29 @@ def goals_of(report: dict[str, Any]) -> list[dict[str, Any]]:
             create,
             None if create is None or n not in (1, 4, 8) else create >= 3 and not wrong,
         )
+    flows = report.get("run_flows", 0)
+    if flows:
+        unready = [
+            f"{kind} at {n} clients: {state}"
+            for kind, figures in sides.items()
+            for n, states in figures["flow_state"].items()
+            for state in states
+            if set(state.values()) != {n * (flows + 1)}
+        ]
+        add(
+            "same end state of the run flows: a READY version per flow",
+            "issue 14",
+            "; ".join(unready) or "yes, on both",
+            not unready,
+        )
+        for n in report["clients"]:
+            flow = ratio(n, "runflow") if theirs is not None else None
+            add(
+                f"run flow throughput >= 3x MLflow at {n} client(s)",
+                "issue 14",
+                flow,
+                None if flow is None or n not in (1, 4, 8) else flow >= 3 and not unready,
+            )
     for n in report["clients"]:
         get = ratio(n, "get") if theirs is not None else None
         add(f"get throughput >= 3x MLflow at {n} client(s)", "issue 6", get, _at_least(get, 3))
