@@ -48,7 +48,9 @@ class ServerThread:
     """uvicorn serving ``app`` in a daemon thread on a socket bound to a free port."""
 
     def __init__(self, app: Any) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio turns Nagle's algorithm off only on sockets whose
+        # proto says TCP, and with it on every answer waited 40 ms for a delayed ACK
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
