@@ -28,6 +28,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -35,6 +36,7 @@ from registry_core._artifacts import RENEW_AFTER, UPLOAD_LEASE, _require_draft, 
 from registry_core._base import describe, parse_name, parse_version, version_key
 from registry_core._runs import RunsMixin
 from registry_core._versions import VersionsMixin
+from registry_core.convert import SCHEMA
 from registry_core.entities import Artifact, ModelVersion, Promotion, Run, Upload
 from registry_core.errors import (
     AlreadyExists,
@@ -54,6 +56,7 @@ from registry_core.versions import BumpPart, Version
 __all__ = ["PromoteMixin"]
 
 _SYSTEM_TAGS = ("mlflow.", "modelreg.")
+_MERGED = 10_000  # metric points per batch a promotion writes
 
 
 def _chosen(run: Run, folder: ArtifactPath | None) -> list[tuple[Artifact, ArtifactPath]]:
@@ -233,11 +236,24 @@ class PromoteMixin(RunsMixin, VersionsMixin):
         return self._update_version(entity.model, entity.version, hold)
 
     def _copy_metrics(self, run: Run, entity: ModelVersion) -> None:
-        """Every metric batch of the run, under the same batch id (so a retry skips it)."""
+        """The run's metric batches, merged in order into batches of up to `_MERGED`
+        points (a run that logs one point per call has a batch per point): each is named
+        after the last batch it holds, so a retry writes only what is missing."""
         target = ("metrics", entity.model.key, entity.version.precedence_key)
+        points: list[Any] = []
+        last = ""
         for segment, data in list(self._all_docs(("run_metrics", run.experiment_id, run.id))):
-            with contextlib.suppress(AlreadyExists):
-                self._repo.put_if_absent((*target, segment), dict(data))
+            points.extend(data["points"])
+            last = segment
+            if len(points) >= _MERGED:
+                self._put_batch((*target, last), points)
+                points = []
+        if points:
+            self._put_batch((*target, last), points)
+
+    def _put_batch(self, key: tuple[str, ...], points: list[Any]) -> None:
+        with contextlib.suppress(AlreadyExists):
+            self._repo.put_if_absent(key, {"schema": SCHEMA, "points": points})
 
     def _copy_files(
         self,
