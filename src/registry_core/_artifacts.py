@@ -360,13 +360,13 @@ class ArtifactsMixin(RegistryBase):
         return found
 
     def _open(self, entity: Holding, artifact: Artifact) -> IO[bytes]:
-        raw = self._repo.open_blob(f"{entity.package}/{artifact.path}")
-        checked = VerifyingReader(
-            raw,
-            size=artifact.size,
-            sha256=artifact.sha256,
-            name=f"{entity.package}/{artifact.path}",
-        )
+        return self._open_blob(f"{entity.package}/{artifact.path}", artifact)
+
+    def _open_blob(self, blob: str, artifact: Artifact) -> IO[bytes]:
+        """A stream of ``blob`` that raises `IntegrityError` at its end unless its bytes
+        are ``artifact``'s size and SHA-256."""
+        raw = self._repo.open_blob(blob)
+        checked = VerifyingReader(raw, size=artifact.size, sha256=artifact.sha256, name=blob)
         return io.BufferedReader(checked, buffer_size=1024 * 1024)
 
     def open_artifact(
@@ -391,13 +391,19 @@ class ArtifactsMixin(RegistryBase):
         self._authorize(Action.READ)
         entity = self._version_doc(parse_name(model), parse_version(version))[0]
         chosen = entity.artifacts if paths is None else [self._find(entity, p) for p in paths]
-        root = Path(dest)
+        files = [(f"{entity.package}/{a.path}", a) for a in chosen]
+        return self._save_blobs(files, Path(dest), progress)
+
+    def _save_blobs(
+        self, files: Iterable[tuple[str, Artifact]], root: Path, progress: Progress | None
+    ) -> list[Path]:
+        """Write each (blob, artifact) at the artifact's path under ``root``, verified
+        before it appears under its name."""
         written = []
-        for artifact in chosen:
+        for blob, artifact in files:
             target = root.joinpath(*artifact.path.segments)
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = _new_temp_file(target.parent)
-            blob = f"{entity.package}/{artifact.path}"
             try:
                 with os.fdopen(fd, "wb") as out, self._repo.open_blob(blob) as stream:
                     copy_verified(

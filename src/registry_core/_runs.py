@@ -37,7 +37,15 @@ from registry_core._base import CAS_ATTEMPTS, atomic, backoff, decode_token, enc
 from registry_core._metadata import MetadataMixin, checked_params, checked_tags
 from registry_core.ci import CIJob
 from registry_core.convert import from_document, to_document
-from registry_core.entities import Artifact, Experiment, Metric, Page, Run, RunStatus
+from registry_core.entities import (
+    Artifact,
+    Experiment,
+    Metric,
+    ModelVersion,
+    Page,
+    Run,
+    RunStatus,
+)
 from registry_core.errors import (
     AlreadyExists,
     Conflict,
@@ -47,10 +55,12 @@ from registry_core.errors import (
     RegistryError,
 )
 from registry_core.limits import check_description
+from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Action
 from registry_core.protocol import Document, Key
 from registry_core.transfer import Progress
+from registry_core.versions import Version
 
 __all__ = ["DEFAULT_EXPERIMENT", "RunsMixin", "run_key"]
 
@@ -641,57 +651,70 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
         """The run's files sorted by path, including those it gave a version when it was
         promoted (read from that version)."""
         self._authorize(Action.READ)
-        run = self._run_doc(run_id)[0]
-        files = list(run.artifacts)
-        if run.promoted_to is not None:
-            given = self._promoted_files(run)
-            files.extend(given)
-        files.sort(key=lambda a: a.path.key)
+        files = [a for _, a in self._run_files(self._run_doc(run_id)[0])]
         if prefix is None:
             return tuple(files)
         folder = ArtifactPath.parse(prefix)
         return tuple(a for a in files if a.path.is_within(folder))
 
-    def _promoted_files(self, run: Run) -> list[Artifact]:
-        """The files ``run`` gave its version, under the paths they had in the run."""
+    def _run_files(self, run: Run) -> list[tuple[str, Artifact]]:
+        """(blob, artifact) of each of the run's files by path: its own, and those it gave
+        its version when it was promoted (their blobs in the version's package, their paths
+        as they were in the run)."""
+        files = [(f"{run.package}/{a.path}", a) for a in run.artifacts]
         version = self._promoted_version(run)
-        if version is None:
-            return []
-        base = run.promoted_path
-        return [
-            attrs.evolve(a, path=a.path if base is None else ArtifactPath.join(base, a.path.value))
-            for a in version.artifacts
-        ]
+        if version is not None:
+            base = run.promoted_path
+            for artifact in version.artifacts:
+                path = ArtifactPath.join(base, artifact.path.value)
+                files.append(
+                    (f"{version.package}/{artifact.path}", attrs.evolve(artifact, path=path))
+                )
+        return sorted(files, key=lambda f: f[1].path.key)
 
-    def _promoted_version(self, run: Run) -> Any:
-        from registry_core.versions import Version
-
-        model, _, version = (run.promoted_to or "").rpartition("/")
-        from registry_core.names import ModelName
-
+    def _promoted_version(self, run: Run) -> ModelVersion | None:
+        """The version the run became; None if it did not, or it was deleted since."""
+        if run.promoted_to is None:
+            return None
+        model, _, version = run.promoted_to.rpartition("/")
         try:
             return self._version_doc(ModelName.parse(model), Version.parse(version))[0]
         except NotFound:
-            return None  # the version was deleted since
+            return None
 
     def open_run_artifact(self, run_id: str, path: str | ArtifactPath) -> IO[bytes]:
         """A verifying stream of one of the run's files (as `open_artifact`)."""
         self._authorize(Action.READ)
         run = self._run_doc(run_id)[0]
         wanted = path if isinstance(path, ArtifactPath) else ArtifactPath.parse(path)
-        own = run.artifact(wanted)
-        if own is not None:
-            return self._open(run, own)
-        if run.promoted_to is not None:
-            version = self._promoted_version(run)
-            base = run.promoted_path
-            if version is not None and (base is None or wanted.is_within(base)):
-                rest = wanted.segments[0 if base is None else len(base.segments) :]
-                if rest:
-                    inner = version.artifact(ArtifactPath.parse("/".join(rest)))
-                    if inner is not None:
-                        return self._open(version, inner)
+        for blob, artifact in self._run_files(run):
+            if artifact.path.key == wanted.key:
+                return self._open_blob(blob, artifact)
         raise NotFound(f"artifact '{wanted}' does not exist in {title(run)}")
+
+    def download_run(
+        self,
+        run_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        paths: Iterable[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[Path]:
+        """Write the run's files (or those at ``paths``) under ``dest`` by their paths,
+        each verified before it appears (as `download`)."""
+        self._authorize(Action.READ)
+        run = self._run_doc(run_id)[0]
+        files = self._run_files(run)
+        if paths is not None:
+            by_key = {a.path.key: (blob, a) for blob, a in files}
+            chosen = []
+            for text in paths:
+                wanted = ArtifactPath.parse(text)
+                if wanted.key not in by_key:
+                    raise NotFound(f"artifact '{wanted}' does not exist in {title(run)}")
+                chosen.append(by_key[wanted.key])
+            files = chosen
+        return self._save_blobs(files, Path(dest), progress)
 
     def append_run_log(self, run_id: str, text: str, *, name: str = "run.log") -> Artifact:
         """Append UTF-8 ``text`` to the run's log file ``logs/<name>``."""

@@ -44,6 +44,8 @@ TREE = {
     "artifact": "upload list download cat delete log",
     "log": "param metric tag metrics",
     "alias": "set delete show",
+    "experiment": "list show create rename delete",
+    "run": "list show download delete promote",
     "settings": "show set grant revoke",
     "token": "create list revoke",
     "db": "upgrade current",
@@ -66,7 +68,7 @@ def test_every_command_has_help_with_an_example(
     assert "modelreg " + command in out.split("Example")[1]
 
 
-@pytest.mark.parametrize("group", ["", "model", "version", "artifact", "log", "alias", "settings"])
+@pytest.mark.parametrize("group", ["", *TREE])
 def test_groups_have_help_with_examples(group: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*group.split(), "--help"]) == 0
     assert "Examples:" in capsys.readouterr().out
@@ -239,6 +241,8 @@ LISTINGS = [
     ("log", "metric", "fraud", "1.0.0", "auc=0.5"),
     ("artifact", "upload", "fraud", "1.0.0", "-", "--name", "in.txt"),
     ("token", "list"),
+    ("experiment", "list"),
+    ("run", "list", "Default"),
 ]
 
 
@@ -251,6 +255,7 @@ def test_every_list_in_json_has_one_shape(
     registry.upload("fraud", "1.0.0", io.BytesIO(b"w"), name="model.bin")
     registry.log_metric("fraud", "1.0.0", "auc", 0.25)
     registry.create_token("ana")
+    registry.create_run("0")
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"text")))
     run = cli(*argv, json=True)
     assert run.code == 0, run.err

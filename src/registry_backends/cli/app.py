@@ -19,6 +19,7 @@ from registry_backends.cli import (
     commands_artifacts,
     commands_db,
     commands_models,
+    commands_runs,
     commands_serve,
     commands_tokens,
     commands_versions,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_versions.register(subparsers)
     commands_artifacts.register(subparsers)
     commands_models.register_alias(subparsers)
+    commands_runs.register(subparsers)
     commands_admin.register(subparsers)
     commands_tokens.register(subparsers)
     commands_db.register(subparsers)

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -261,7 +262,7 @@ class RunContractTests(RepositoryFixtures):
     # -- promotion ------------------------------------------------------------------------
 
     def test_promoting_a_run_makes_a_sealed_version_of_its_files_and_metadata(
-        self, registry: Registry, repo: Repository
+        self, registry: Registry, repo: Repository, tmp_path: Path
     ) -> None:
         run_id = _trained(registry)
         registry.create_model("fraud")
@@ -288,6 +289,13 @@ class RunContractTests(RepositoryFixtures):
         with registry.open_run_artifact(run_id, "model/model.pkl") as stream:
             assert stream.read() == b"weights" * 1000
         assert sorted(repo.list_blobs(run.package)) == [f"{run.package}/plots/loss.png"]
+        written = registry.download_run(run_id, tmp_path / "all")
+        assert sorted(p.relative_to(tmp_path / "all").as_posix() for p in written) == listed
+        assert (tmp_path / "all" / "model" / "model.pkl").read_bytes() == b"weights" * 1000
+        (one,) = registry.download_run(run_id, tmp_path / "one", paths=["plots/loss.png"])
+        assert one.read_bytes() == b"png"
+        with pytest.raises(NotFound):
+            registry.download_run(run_id, tmp_path / "none", paths=["model"])
         assert registry.fsck().ok
 
     def test_a_run_is_promoted_once_and_then_cannot_be_deleted(self, registry: Registry) -> None:
