@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from registry_core.errors import (
     IllegalTransition,
     InvalidInput,
     NotFound,
+    PermissionDenied,
 )
 from registry_core.lifecycle import VersionState
 from registry_core.protocol import BlobWriter, Repository
@@ -369,3 +371,35 @@ class RunContractTests(RepositoryFixtures):
             assert len(metrics) == 6 and all(isinstance(m, Metric) for m in metrics)
             k += 1
         assert k >= 8  # claim, create, record, hold, metrics, two files, seal, finish...
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def test_runs_follow_the_rules_of_versions(self, registry: Registry) -> None:
+        """Reading needs membership (private registry); logging, uploading, promoting and
+        deleting need reporter or up, as for versions."""
+        registry.grant("rita", "reporter")
+        registry.grant("gus", "guest")
+        run_id = _trained(registry)
+        registry.create_model("fraud")
+        guest, reporter = registry.as_actor("gus"), registry.as_actor("rita")
+        stranger = registry.as_actor("eve")
+        assert guest.get_run(run_id).params["lr"] == "0.1"
+        assert [e.name for e in guest.list_experiments()] == ["Default", "fraud"]
+        refused: list[Callable[[Registry], object]] = [
+            lambda who: who.create_experiment("new"),
+            lambda who: who.create_run(),
+            lambda who: who.log_run_metric(run_id, "loss", 0.1),
+            lambda who: who.set_run_tag(run_id, "k", "v"),
+            lambda who: who.upload_run_artifact(run_id, io.BytesIO(b"x"), name="x"),
+            lambda who: who.promote_run(run_id, "fraud", bump="major"),
+            lambda who: who.delete_run(run_id),
+        ]
+        for call in refused:
+            with pytest.raises(PermissionDenied):
+                call(guest)
+        with pytest.raises(PermissionDenied):
+            stranger.get_run(run_id)
+        reporter.log_run_metric(run_id, "loss", 0.1)
+        assert reporter.create_run(name="by rita").created_by == "rita"
+        version = reporter.promote_run(run_id, "fraud", bump="major")
+        assert version.created_by == "rita" and version.state is VersionState.READY
