@@ -7,6 +7,7 @@ Start with `Registry` over a repository (`MemoryRepository` here; files, S3, GCS
 
 from registry_core._artifacts import Verification
 from registry_core._maintenance import FsckReport
+from registry_core._runs import DEFAULT_EXPERIMENT
 from registry_core._tokens import TokenInfo
 from registry_core.ci import CIJob
 from registry_core.entities import (
@@ -47,6 +48,7 @@ from registry_core.registry import Draft, Registry
 from registry_core.versions import Range, Version
 
 __all__ = [
+    "DEFAULT_EXPERIMENT",
     "TRANSITIONS",
     "Action",
     "Actor",

@@ -65,6 +65,7 @@ from registry_core.versions import Version
 __all__ = ["DEFAULT_EXPERIMENT", "RunsMixin", "run_key"]
 
 DEFAULT_EXPERIMENT = "0"
+"""The id of the experiment `Default`, which always exists."""
 _DEFAULT_NAME = "Default"
 MAX_EXPERIMENT_NAME = 500
 _RUN_ID = re.compile(r"([0-9]{1,20})-[0-9a-f]{24}")

@@ -76,7 +76,53 @@ _ENDPOINTS: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = [
     ("post", "/model-versions/transition-stage", "Refused: modelreg has aliases, not stages",
      {"name": _S, "version": _S, "stage": _S, "archive_existing_versions": {"type": "boolean"}},
      ("name", "version", "stage")),
-    ("get", "/runs/get", "The run a model version carries", {"run_id": _S, "run_uuid": _S}, ()),
+    ("post", "/experiments/create", "Create an experiment",
+     {"name": _S, "artifact_location": _S, "tags": _TAGS}, ("name",)),
+    ("get", "/experiments/get", "Get an experiment", {"experiment_id": _S}, ("experiment_id",)),
+    ("get", "/experiments/get-by-name", "Get an experiment by name",
+     {"experiment_name": _S}, ("experiment_name",)),
+    ("post", "/experiments/search", "Search experiments by name and tags",
+     {"max_results": _I, "filter": _S, "order_by": _STRINGS, "page_token": _S, "view_type": _S},
+     ()),
+    ("post", "/experiments/delete", "Delete an experiment with its runs, for good",
+     {"experiment_id": _S}, ("experiment_id",)),
+    ("post", "/experiments/restore", "Refused: deletes are for good",
+     {"experiment_id": _S}, ("experiment_id",)),
+    ("post", "/experiments/update", "Rename an experiment",
+     {"experiment_id": _S, "new_name": _S}, ("experiment_id",)),
+    ("post", "/experiments/set-experiment-tag", "Set an experiment tag",
+     {"experiment_id": _S, "key": _S, "value": _S}, ("experiment_id", "key", "value")),
+    ("post", "/experiments/delete-experiment-tag", "Delete an experiment tag",
+     {"experiment_id": _S, "key": _S}, ("experiment_id", "key")),
+    ("post", "/runs/create", "Start a run",
+     {"experiment_id": _S, "user_id": _S, "start_time": _I, "tags": _TAGS, "run_name": _S}, ()),
+    ("post", "/runs/delete", "Delete a run with its metrics and files, for good",
+     {"run_id": _S}, ("run_id",)),
+    ("post", "/runs/restore", "Refused: deletes are for good", {"run_id": _S}, ("run_id",)),
+    ("post", "/runs/search", "Search runs with MLflow's filter grammar and order_by",
+     {"experiment_ids": _STRINGS, "filter": _S, "run_view_type": _S, "max_results": _I,
+      "order_by": _STRINGS, "page_token": _S}, ()),
+    ("post", "/runs/log-inputs", "Accepted, not stored", {"run_id": _S}, ("run_id",)),
+    ("post", "/runs/outputs", "Accepted, not stored (logged models are recorded when made)",
+     {"run_id": _S}, ("run_id",)),
+    ("post", "/runs/log-model", "Accepted, not stored", {"run_id": _S, "model_json": _S},
+     ("run_id",)),
+    ("post", "/logged-models", "Create a logged model (a folder of its run)",
+     {"experiment_id": _S, "name": _S, "model_type": _S, "source_run_id": _S,
+      "params": _TAGS, "tags": _TAGS}, ()),
+    ("get", "/logged-models/{model_id}", "Get a logged model", {"model_id": _S}, ("model_id",)),
+    ("patch", "/logged-models/{model_id}", "Finalize a logged model",
+     {"model_id": _S, "status": _S}, ("model_id", "status")),
+    ("delete", "/logged-models/{model_id}", "Delete a logged model and its files",
+     {"model_id": _S}, ("model_id",)),
+    ("patch", "/logged-models/{model_id}/tags", "Set logged model tags",
+     {"model_id": _S, "tags": _TAGS}, ("model_id",)),
+    ("delete", "/logged-models/{model_id}/tags/{tag_key}", "Delete a logged model tag",
+     {"model_id": _S, "tag_key": _S}, ("model_id", "tag_key")),
+    ("post", "/logged-models/{model_id}/params", "Log logged model parameters",
+     {"model_id": _S, "params": _TAGS}, ("model_id",)),
+    ("get", "/runs/get", "Get a run (one of modelreg's, or the run a model version carries)",
+     {"run_id": _S, "run_uuid": _S}, ()),
     ("post", "/runs/log-parameter", "Log a parameter",
      {"run_id": _S, "run_uuid": _S, "key": _S, "value": _S}, ("run_id", "key", "value")),
     ("post", "/runs/log-metric", "Log a metric point",
@@ -88,11 +134,12 @@ _ENDPOINTS: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = [
     ("post", "/runs/set-tag", "Set a tag", {"run_id": _S, "run_uuid": _S, "key": _S, "value": _S},
      ("run_id", "key", "value")),
     ("post", "/runs/delete-tag", "Delete a tag", {"run_id": _S, "key": _S}, ("run_id", "key")),
-    ("post", "/runs/update", "End the run: FINISHED publishes, FAILED or KILLED fails",
+    ("post", "/runs/update",
+     "Update a run; on a version's run FINISHED publishes, FAILED or KILLED fails",
      {"run_id": _S, "run_uuid": _S, "status": _S, "end_time": _I, "run_name": _S}, ("run_id",)),
     ("get", "/metrics/get-history", "A metric's history", {"run_id": _S, "metric_key": _S},
      ("run_id", "metric_key")),
-    ("post", "/logged-models/search", "Always empty: modelreg has no logged models",
+    ("post", "/logged-models/search", "Search logged models by name, source run and tags",
      {"experiment_ids": _STRINGS, "filter": _S, "max_results": _I, "page_token": _S}, ()),
 ]  # fmt: skip
 
@@ -109,11 +156,20 @@ _OK = {
 
 
 def _operation(
-    method: str, summary: str, fields: dict[str, Any], required: tuple[str, ...]
+    method: str, path: str, summary: str, fields: dict[str, Any], required: tuple[str, ...]
 ) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {**_OK, **_ERRORS}}
+    in_path = [name for name in fields if "{" + name + "}" in path]
+    fields = {name: schema for name, schema in fields.items() if name not in in_path}
+    required = tuple(name for name in required if name not in in_path)
+    path_params = [{"name": name, "in": "path", "required": True, "schema": _S} for name in in_path]
+    if method in ("get", "delete") and path_params:
+        op["parameters"] = path_params
+        return op
+    if path_params:
+        op["parameters"] = path_params
     if method == "get":
-        op["parameters"] = [
+        op["parameters"] = path_params + [
             {
                 "name": name,
                 "in": "query",
@@ -187,7 +243,7 @@ def openapi_document(prefix: str = "") -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary, fields, required in _ENDPOINTS:
         paths.setdefault("/api/2.0/mlflow" + path, {})[method] = _operation(
-            method, summary, fields, required
+            method, path, summary, fields, required
         )
     paths.update(_artifact_paths())
     return {

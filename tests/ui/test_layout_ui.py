@@ -22,6 +22,7 @@ from uikit import sign_in
 from registry_core import CIJob, Registry
 
 MODEL = "team/fraud-detector-with-a-rather-long-name"
+EXPERIMENT = "fraud detector: nightly hyper-parameter sweep over the card payments of Europe"
 
 #: name -> browser context options
 SIZES: dict[str, dict[str, Any]] = {
@@ -34,7 +35,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "has_touch": True,
     },
 }
-#: name -> (path, signed in, controls Tab must reach in this order)
+#: name -> (path, signed in, controls Tab must reach in this order); ``{experiment}`` and
+#: ``{run}`` stand for the ids of `EXPERIMENT` and its run
 PAGES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "models": ("/", True, ("Skip to content", "Search models by name", "Search", "New model")),
     "model": (
@@ -56,6 +58,17 @@ PAGES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
         ("Skip to content", "Version", "Description (optional)", "Create & publish"),
     ),
     "settings": ("/settings", True, ("Skip to content", "Registry enabled", "Save settings")),
+    "experiments": ("/experiments", True, ("Skip to content", "Experiments", EXPERIMENT)),
+    "experiment": (
+        "/experiments/{experiment}",
+        True,
+        ("Skip to content", "Delete experiment", "sweep-candidate-with-a-long-name"),
+    ),
+    "run": (
+        "/runs/{run}",
+        True,
+        ("Skip to content", "Model", "Bump", "Promote to model version", "Delete run", "Metrics"),
+    ),
 }
 #: Roles of the controls that need a name (Chromium's accessibility tree).
 CONTROLS = frozenset(
@@ -100,6 +113,14 @@ def registry(tmp_path: Path) -> Registry:
         if "-" not in number:
             registry.publish(MODEL, number)
     registry.set_alias(MODEL, "production-candidate-for-europe", "1.2.0")
+    experiment = registry.create_experiment(EXPERIMENT)
+    params = {f"hyper_parameter_{i}": "0.000123456789" * 3 for i in range(4)}
+    run = registry.create_run(experiment.id, name="sweep-candidate-with-a-long-name", params=params)
+    registry.log_run_metrics(run.id, {"validation_area_under_the_curve": 0.91, "loss": 0.2})
+    registry.upload_run_artifact(run.id, io.BytesIO(b"w" * 100), name="a/b/weights.bin")
+    registry.link_run_ci_job(
+        run.id, CIJob(provider="gitlab", job_id="123456789", pipeline_id="987654")
+    )
     for i in range(3):
         registry.create_model(f"team/model-{i}-{'x' * 60}", "a model " * 30)
     return registry
@@ -116,6 +137,10 @@ def sized(request: pytest.FixtureRequest, browser: Any, served: Served) -> Itera
 
 def _open(page: Any, served: Served, name: str) -> None:
     path, signed_in, _ = PAGES[name]
+    if "{" in path:
+        experiment = served.registry.get_experiment_by_name(EXPERIMENT)
+        [run] = served.registry.list_runs(experiment.id)
+        path = path.format(experiment=experiment.id, run=run.id)
     if signed_in:
         sign_in(page, served, "ana")
     response = page.goto(path)

@@ -13,14 +13,20 @@ URLs (below wherever the app is mounted):
 - ``/models/<name>``: a model and its versions; ``/models/<name>/<version>``: a version.
   No segment of a model name after the first may be a SemVer version, so the split is
   never ambiguous.
+- ``/experiments``: the experiments list (``?page=`` keyset token);
+  ``/experiments/<id>``: an experiment's runs, newest first
+- ``/runs/<run id>``: a run (its details, files, metrics, parameters, tags) with its
+  promotion form; a model version's run id (as the MLflow API names versions) redirects
+  to the version
 - ``<page>:<action>``: a form's target or a confirmation page (``:delete``,
-  ``:publish``, ...); ``:`` appears in no model name or version
+  ``:publish``, ``:promote``, ...); ``:`` appears in no model name, version or id
 - ``/settings``, ``/sign-in``, ``/sign-out``, ``/-/static/<file>``
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 
 from starlette.requests import Request
@@ -28,9 +34,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry_core import InvalidVersion, Version
-from registry_server.ui import models, session, settings
+from registry_server.ui import experiments, models, runs, session, settings
 from registry_server.ui._web import (
     STREAMED,
+    SUBJECT,
     TARGET,
     Actions,
     Page,
@@ -43,15 +50,23 @@ __all__ = ["UiConfig", "ui_routes"]
 
 _ACTION = re.compile(r"[a-z][a-z-]*")
 _STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _split_action(rest: str) -> tuple[str, str | None] | None:
+    """``<head>[:<action>]`` -> (head, action); None if the action is malformed."""
+    head, sep, action = rest.rpartition(":")
+    if not sep:
+        return rest, None
+    return (head, action) if _ACTION.fullmatch(action) else None
 
 
 def _split(rest: str) -> tuple[str, str | None, str | None] | None:
     """``<name>[/<version>][:<action>]`` -> (name, version, action); None if malformed."""
-    head, sep, action = rest.rpartition(":")
-    if not sep:
-        head, action = rest, ""
-    elif not _ACTION.fullmatch(action):
+    split = _split_action(rest)
+    if split is None:
         return None
+    head, action = split
     segments = head.split("/")
     version = None
     if len(segments) >= 2:
@@ -61,28 +76,54 @@ def _split(rest: str) -> tuple[str, str | None, str | None] | None:
             version = None
         else:
             head = "/".join(segments[:-1])
-    return head, version, action or None
+    return head, version, action
 
 
-def _dispatcher(config: UiConfig, model_actions: Actions, version_actions: Actions):  # type: ignore[no-untyped-def]
+#: Where a URL leads: the kind of page, its action, and what goes in the request's scope.
+Located = tuple[str, str | None, dict[str, object]]
+_Locate = Callable[[str], Located | None]
+
+
+def _locate_model(rest: str) -> Located | None:
+    parts = _split(rest)
+    if parts is None:
+        return None
+    name, version, action = parts
+    kind = "model" if version is None else "version"
+    return kind, action, {TARGET: (name, version)}
+
+
+def _locate_id(kind: str) -> _Locate:
+    """For ``/experiments/<id>`` and ``/runs/<id>``: one segment, the id."""
+
+    def locate(rest: str) -> Located | None:
+        split = _split_action(rest)
+        if split is None or not split[0] or "/" in split[0]:
+            return None
+        return kind, split[1], {SUBJECT: split[0]}
+
+    return locate
+
+
+def _dispatcher(config: UiConfig, tables: Mapping[str, Actions], locate: _Locate) -> Endpoint:
+    """One endpoint for a URL tree: ``locate`` names the page, ``tables`` its handlers."""
     endpoints = {}
-    for kind, table in (("model", model_actions), ("version", version_actions)):
+    for kind, table in tables.items():
         for (method, action), (handler, _) in table.items():
             endpoint = page_endpoint(config, handler, read_form=handler not in STREAMED)
             endpoints[(kind, method, action)] = endpoint
     missing = page_endpoint(config, _not_found)
 
     async def dispatch(request: Request) -> Response:
-        parts = _split(request.path_params["rest"])
-        if parts is None:
+        found = locate(request.path_params["rest"])
+        if found is None:
             return await missing(request)
-        name, version, action = parts
-        kind = "model" if version is None else "version"
+        kind, action, scope = found
         method = "GET" if request.method == "HEAD" else request.method
         endpoint = endpoints.get((kind, method, action))
         if endpoint is None:
             return await missing(request)
-        request.scope[TARGET] = (name, version)
+        request.scope.update(scope)
         return await endpoint(request)
 
     return dispatch
@@ -108,13 +149,21 @@ def ui_routes(config: UiConfig) -> list[Route]:
     from registry_server.ui import versions
 
     home = page_endpoint(config, models.models_page)
-    dispatch = _dispatcher(config, models.MODEL_ACTIONS, versions.VERSION_ACTIONS)
+    model_tables = {"model": models.MODEL_ACTIONS, "version": versions.VERSION_ACTIONS}
+    dispatch = _dispatcher(config, model_tables, _locate_model)
+    experiment = _dispatcher(
+        config, {"experiment": experiments.EXPERIMENT_ACTIONS}, _locate_id("experiment")
+    )
+    run = _dispatcher(config, {"run": runs.RUN_ACTIONS}, _locate_id("run"))
     return [
         Route("/", home, methods=["GET"]),
         Route("/models", home, methods=["GET"]),
         Route("/models:new", page_endpoint(config, models.new_model_page), methods=["GET"]),
         Route("/models:create", page_endpoint(config, models.create_model), methods=["POST"]),
         Route("/models/{rest:path}", dispatch, methods=["GET", "POST", "PUT"]),
+        Route("/experiments", page_endpoint(config, experiments.experiments_page), methods=["GET"]),
+        Route("/experiments/{rest:path}", experiment, methods=["GET", "POST"]),
+        Route("/runs/{rest:path}", run, methods=["GET", "POST"]),
         Route("/sign-in", page_endpoint(config, session.sign_in_page), methods=["GET"]),
         Route("/sign-in", page_endpoint(config, session.sign_in), methods=["POST"]),
         Route("/sign-out", page_endpoint(config, session.sign_out), methods=["POST"]),
@@ -130,6 +179,5 @@ def ui_routes(config: UiConfig) -> list[Route]:
                 ("revoke-token", settings.revoke_token),
             )
         ),
-        Route("/runs/{run_id}", page_endpoint(config, versions.run_page), methods=["GET"]),
         Route("/-/static/{name}", _static, methods=["GET"]),
     ]

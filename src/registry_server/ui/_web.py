@@ -44,6 +44,7 @@ from registry_core import (
 from registry_server.errors import logger
 
 __all__ = [
+    "SUBJECT",
     "TARGET",
     "TOKEN_COOKIE",
     "Actions",
@@ -63,6 +64,9 @@ CSRF_COOKIE = "modelreg_csrf"
 NOTICE_COOKIE = "modelreg_notice"
 #: Where the router leaves the (model, version) a ``/models/...`` URL names.
 TARGET = "modelreg.ui.target"
+#: Where the router leaves the experiment or run id an ``/experiments/...`` or
+#: ``/runs/...`` URL names.
+SUBJECT = "modelreg.ui.subject"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 #: modelreg error -> HTTP status of the page that shows it (the first match wins).
@@ -91,8 +95,9 @@ class Links:
     """Every URL the pages use, below the app's ``root`` (where it is mounted).
 
     Model pages live at ``/models/<name>``, version pages at ``/models/<name>/<version>``
-    (unambiguous: no model name segment after the first may be a SemVer version), and
-    actions at the page's URL plus ``:<action>`` (``:`` is in no name or version).
+    (unambiguous: no model name segment after the first may be a SemVer version),
+    experiments at ``/experiments/<id>``, runs at ``/runs/<run id>``, and actions at the
+    page's URL plus ``:<action>`` (``:`` is in no name, version or id).
     """
 
     root: str
@@ -117,6 +122,15 @@ class Links:
     ) -> str:
         base = f"{self.root}/models/{quote(str(name))}/{quote(str(version))}"
         return f"{base}{_action(action)}{_query(query)}"
+
+    def experiments(self, **query: Any) -> str:
+        return self.root + "/experiments" + _query(query)
+
+    def experiment(self, experiment_id: str, action: str | None = None, **query: Any) -> str:
+        return f"{self.root}/experiments/{quote(experiment_id)}{_action(action)}{_query(query)}"
+
+    def run(self, run_id: str, action: str | None = None, **query: Any) -> str:
+        return f"{self.root}/runs/{quote(run_id)}{_action(action)}{_query(query)}"
 
     def settings(self, action: str | None = None) -> str:
         return f"{self.root}/settings{_action(action)}"
@@ -150,6 +164,8 @@ class Visit:
     config: UiConfig
     model: str | None = None
     version: str | None = None
+    #: The experiment or run id the URL names (`SUBJECT`).
+    subject: str | None = None
 
     @property
     def query(self) -> Mapping[str, str]:
@@ -296,7 +312,10 @@ def page_endpoint(
             try:
                 may = registry.may()
                 model, version = request.scope.get(TARGET, (None, None))
-                visit = Visit(registry, request, links, form, user, may, config, model, version)
+                subject = request.scope.get(SUBJECT)
+                visit = Visit(
+                    registry, request, links, form, user, may, config, model, version, subject
+                )
                 result = handler(visit)
             except RegistryError as error:
                 result = _error_page(request, error, user)

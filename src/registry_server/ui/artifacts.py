@@ -42,6 +42,7 @@ __all__ = [
     "delete_files_page",
     "download",
     "download_all",
+    "file_response",
     "read_logs",
     "tree",
     "upload",
@@ -106,6 +107,19 @@ def _disposition(name: str) -> str:
 # -- downloads ------------------------------------------------------------------------
 
 
+def file_response(stream: IO[bytes], artifact: Artifact, package: str) -> Response:
+    """``artifact`` (of ``package``) as a download, streamed from the registry's verifying
+    ``stream``: a version's file and a run's alike."""
+    return StreamingResponse(
+        verified_chunks(stream, f"{package}/{artifact.path}"),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(artifact.size),
+            "Content-Disposition": _disposition(artifact.path.segments[-1]),
+        },
+    )
+
+
 def download(visit: Visit) -> Response:
     """One file, streamed and verified on the way out."""
     entity = _entity(visit)
@@ -114,14 +128,7 @@ def download(visit: Visit) -> Response:
     if artifact is None:
         raise NotFound(f"artifact '{path}' does not exist in {entity.package}")
     stream = visit.registry.open_artifact(entity.model, entity.version, artifact.path)
-    return StreamingResponse(
-        verified_chunks(stream, f"{entity.package}/{artifact.path}"),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(artifact.size),
-            "Content-Disposition": _disposition(artifact.path.segments[-1]),
-        },
-    )
+    return file_response(stream, artifact, entity.package)
 
 
 def _tar_size(artifacts: Iterable[Artifact], headers: Iterable[bytes]) -> int:

@@ -11,14 +11,19 @@ never become markup.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_DRAWN", "format_value", "line_plot", "thin"]
+from registry_core import Metric
+
+__all__ = ["MAX_DRAWN", "METRIC_ROWS", "format_value", "line_plot", "metric_views", "thin"]
 
 #: Most points a polyline gets; a longer series is thinned (`thin`) for drawing.
 MAX_DRAWN = 1200
+#: Most table rows shown per metric key (the newest steps); the plot draws them all.
+METRIC_ROWS = 500
 _WIDTH, _HEIGHT = 640, 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 72, 16, 16, 40  # room for the axis labels
 
@@ -114,3 +119,24 @@ def line_plot(key: str, points: Sequence[tuple[int, float]]) -> Markup:
         about += f"; {left_out} NaN or infinite left out"
     desc = Markup("<desc>{}</desc>").format(about)
     return head + desc + frame + line + labels + Markup("</svg>")
+
+
+def metric_views(points: Iterable[Metric]) -> list[dict[str, Any]]:
+    """What a metrics section shows of each key, in key order: its plot, and a table of
+    its last `METRIC_ROWS` points by step (a version's and a run's alike)."""
+    by_key: dict[str, list[Metric]] = {}
+    for point in points:
+        by_key.setdefault(point.key, []).append(point)
+    views = []
+    for key in sorted(by_key):
+        ordered = sorted(by_key[key], key=lambda p: (p.step, p.timestamp))
+        rows = [(p.step, format_value(p.value), p.timestamp) for p in ordered[-METRIC_ROWS:]]
+        views.append(
+            {
+                "key": key,
+                "plot": line_plot(key, [(p.step, p.value) for p in ordered]),
+                "rows": rows,
+                "count": len(ordered),
+            }
+        )
+    return views

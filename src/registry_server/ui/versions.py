@@ -24,16 +24,22 @@ from registry_core import (
     Registry,
     VersionState,
 )
-from registry_server.mapping import parse_run_id
 from registry_server.ui import artifacts
 from registry_server.ui._web import Actions, Handler, Page, Visit, redirect
-from registry_server.ui.plots import format_value, line_plot
+from registry_server.ui.plots import metric_views
 
-__all__ = ["TABS", "VERSION_ACTIONS", "run_page", "version_page"]
+__all__ = ["PANELS", "TABS", "VERSION_ACTIONS", "version_page"]
 
-TABS = ("artifacts", "metrics", "parameters", "tags", "log")
-#: Most table rows shown per metric key (the newest steps); the plot draws them all.
-METRIC_ROWS = 500
+#: The sections, in tab order, each with its template (the metrics one is shared with
+#: the run page).
+PANELS: Mapping[str, str] = {
+    "artifacts": "version_artifacts.html",
+    "metrics": "_metrics.html",
+    "parameters": "version_parameters.html",
+    "tags": "version_tags.html",
+    "log": "version_log.html",
+}
+TABS = tuple(PANELS)
 #: A lifecycle move -> (button label, what the notice says happened).
 _MOVES: Mapping[str, tuple[str, str]] = {
     "publish": ("Publish", "published"),
@@ -81,22 +87,7 @@ def _artifacts_tab(visit: Visit, entity: ModelVersion) -> dict[str, Any]:
 
 
 def _metrics_tab(visit: Visit, entity: ModelVersion) -> dict[str, Any]:
-    by_key: dict[str, list[Any]] = {}
-    for point in visit.registry.get_metrics(entity.model, entity.version):
-        by_key.setdefault(point.key, []).append(point)
-    metrics = []
-    for key in sorted(by_key):
-        points = sorted(by_key[key], key=lambda p: (p.step, p.timestamp))
-        rows = [(p.step, format_value(p.value), p.timestamp) for p in points[-METRIC_ROWS:]]
-        metrics.append(
-            {
-                "key": key,
-                "plot": line_plot(key, [(p.step, p.value) for p in points]),
-                "rows": rows,
-                "count": len(points),
-            }
-        )
-    return {"metrics": metrics}
+    return {"metrics": metric_views(visit.registry.get_metrics(entity.model, entity.version))}
 
 
 def _parameters_tab(visit: Visit, entity: ModelVersion) -> dict[str, Any]:
@@ -134,6 +125,7 @@ def version_page(visit: Visit) -> Page:
         "name": str(entity.version),
         "tab": tab,
         "tabs": TABS,
+        "panel": PANELS[tab],
         "aliases": sorted(a for a, v in model.aliases.items() if v == entity.version),
         "is_latest": _latest(visit.registry, entity),
         "moves": moves(entity.state),
@@ -141,15 +133,6 @@ def version_page(visit: Visit) -> Page:
         **_TAB_VALUES[tab](visit, entity),
     }
     return Page("version.html", values)
-
-
-def run_page(visit: Visit) -> Response:
-    """Where the mlflow client's "View run" link lands: the version that is the run."""
-    named = parse_run_id(visit.request.path_params["run_id"])
-    if named is None:
-        raise NotFound(f"run {visit.request.path_params['run_id'][:100]!r} does not exist")
-    entity = visit.registry.get_version(*named)
-    return redirect(visit.links.version(entity.model, entity.version))
 
 
 # -- changes --------------------------------------------------------------------------
