@@ -426,11 +426,14 @@ class ArtifactsMixin(RegistryBase):
     ) -> None:
         """Remove artifacts from a draft; all named paths must exist, or nothing changes."""
         self._authorize(Action.DELETE)
-        name, ver = parse_name(model), parse_version(version)
+        self._delete_files(self._version_holder(parse_name(model), parse_version(version)), paths)
+
+    def _delete_files(self, holder: Holder, paths: Iterable[str]) -> None:
+        """Drop ``paths`` from the manifest (all must be there), then their blobs."""
         wanted = [ArtifactPath.parse(p) for p in paths]
 
-        def remove(current: ModelVersion) -> ModelVersion:
-            _require_draft(current, "delete artifacts")
+        def remove(current: Any) -> Any:
+            holder.require(current, "delete files")
             for path in wanted:
                 self._find(current, path)
             keys = {p.key for p in wanted}
@@ -439,7 +442,7 @@ class ArtifactsMixin(RegistryBase):
             )
 
         with self._atomic():
-            entity = self._update_version(name, ver, remove)
+            entity = self._update(holder.key, holder.load, remove)
         for path in wanted:
             self._repo.delete_blobs(f"{entity.package}/{path}")
 

@@ -182,7 +182,7 @@ class PromoteMixin(RunsMixin, VersionsMixin):
         if entity is None:
             kept = {k: v for k, v in run.tags.items() if not k.startswith(_SYSTEM_TAGS)}
             try:
-                entity = made = self._create_version(
+                entity = made = self.create_version(
                     promo.model,
                     version,
                     bump=bump,
@@ -191,7 +191,7 @@ class PromoteMixin(RunsMixin, VersionsMixin):
                     tags={**kept, **(tags or {})},
                     params=run.params,
                     ci_job=run.ci_job,
-                    source_run=run.id,
+                    _source_run=run.id,
                 )
             except AlreadyExists:
                 if version is None:

@@ -727,21 +727,7 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
     def delete_run_artifacts(self, run_id: str, paths: Iterable[str]) -> None:
         """Remove files from a run; all named paths must exist, or nothing changes."""
         self._authorize(Action.DELETE)
-        wanted = [ArtifactPath.parse(p) for p in paths]
-
-        def remove(run: Run) -> Run:
-            _require_open(run, "delete files")
-            for path in wanted:
-                self._find(run, path)
-            keys = {p.key for p in wanted}
-            return attrs.evolve(
-                run, artifacts=tuple(a for a in run.artifacts if a.path.key not in keys)
-            )
-
-        with self._atomic():
-            run = self._update_run(run_id, remove)
-        for path in wanted:
-            self._repo.delete_blobs(f"{run.package}/{path}")
+        self._delete_files(self._run_holder(run_id), paths)
 
     # -- fsck -----------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class VersionsMixin(RegistryBase):
         params: Mapping[str, object] | None = None,
         ci_job: CIJob | None = None,
         publish: bool = False,
+        _source_run: str | None = None,
     ) -> ModelVersion:
         """Create a draft version: an exact ``version``, or a ``bump`` from the highest one.
 
@@ -78,34 +79,8 @@ class VersionsMixin(RegistryBase):
 
         ``publish=True`` creates the version ready and sealed at once, in one write: for a
         version without files (its ``params`` are then frozen with the empty manifest).
+        ``_source_run`` is for `promote_run`: the run the version is made from.
         """
-        return self._create_version(
-            model,
-            version,
-            bump=bump,
-            prerelease=prerelease,
-            description=description,
-            tags=tags,
-            params=params,
-            ci_job=ci_job,
-            publish=publish,
-        )
-
-    @atomic
-    def _create_version(
-        self,
-        model: str | ModelName,
-        version: str | Version | None = None,
-        *,
-        bump: BumpPart | None = None,
-        prerelease: str | None = None,
-        description: str = "",
-        tags: Mapping[str, str] | None = None,
-        params: Mapping[str, object] | None = None,
-        ci_job: CIJob | None = None,
-        publish: bool = False,
-        source_run: str | None = None,
-    ) -> ModelVersion:
         self._authorize(Action.CREATE)
         name = parse_name(model)
         check_description(description)
@@ -136,7 +111,7 @@ class VersionsMixin(RegistryBase):
                 tags=tag_map,
                 params=param_map,
                 ci_job=ci_job,
-                source_run=source_run,
+                source_run=_source_run,
                 created_at=now,
                 updated_at=now,
                 created_by=self._user(),

@@ -55,6 +55,10 @@ class Artifact:
             raise InvalidInput(f"artifact sha256 {self.sha256!r} is not 64 lowercase hex digits")
 
 
+def _entry(artifacts: tuple[Artifact, ...], path: ArtifactPath) -> Artifact | None:
+    return next((a for a in artifacts if a.path.key == path.key), None)
+
+
 @attrs.frozen
 class Upload:
     """An upload in progress into a draft: it holds ``path`` until ``expires``.
@@ -136,10 +140,7 @@ class ModelVersion:
 
     def artifact(self, path: ArtifactPath) -> Artifact | None:
         """The manifest entry for ``path`` (compared case-insensitively), or None."""
-        for artifact in self.artifacts:
-            if artifact.path.key == path.key:
-                return artifact
-        return None
+        return _entry(self.artifacts, path)
 
 
 class RunStatus(str, enum.Enum):
@@ -220,10 +221,7 @@ class Run:
 
     def artifact(self, path: ArtifactPath) -> Artifact | None:
         """The run's own file at ``path`` (compared case-insensitively), or None."""
-        for artifact in self.artifacts:
-            if artifact.path.key == path.key:
-                return artifact
-        return None
+        return _entry(self.artifacts, path)
 
 
 @attrs.frozen

@@ -17,7 +17,6 @@ from typing import Any
 
 from registry_core import (
     InvalidInput,
-    Metric,
     ModelVersion,
     Registry,
     VersionState,
@@ -56,15 +55,6 @@ def get_run(reg: Registry, call: Call) -> dict[str, Any]:
     return {"run": run_json(entity, reg.get_metrics(entity.model, entity.version))}
 
 
-def _metric(call: Call) -> Metric:
-    when = call.timestamp("timestamp")
-    if when is None:
-        raise ApiError.invalid("missing value for required parameter 'timestamp'")
-    return Metric(
-        call.text("key"), call.number("value"), call.integer("step", 0, -_INT64 - 1, _INT64), when
-    )
-
-
 def log_param(reg: Registry, call: Call) -> dict[str, Any]:
     entity = _version(reg, call)
     reg.log_param(entity.model, entity.version, call.text("key"), call.text("value"))
@@ -73,7 +63,7 @@ def log_param(reg: Registry, call: Call) -> dict[str, Any]:
 
 def log_metric(reg: Registry, call: Call) -> dict[str, Any]:
     entity = _version(reg, call)
-    reg.log_metrics(entity.model, entity.version, [_metric(call)])
+    reg.log_metrics(entity.model, entity.version, [tracking_api.metric_point(call)])
     return {}
 
 
@@ -98,12 +88,8 @@ def delete_tag(reg: Registry, call: Call) -> dict[str, Any]:
 def log_batch(reg: Registry, call: Call) -> dict[str, Any]:
     """Parameters in one write, metrics in one write, then the tags."""
     entity = _version(reg, call)
-    params: dict[str, str] = {}
-    for param in call.objects("params"):
-        key, value = param.text("key"), param.optional_text("value", "") or ""
-        if params.setdefault(key, value) != value:
-            raise ApiError.invalid(f"param {key!r} is given twice with different values")
-    metrics = [_metric(m) for m in call.objects("metrics")]
+    params = tracking_api.batch_params(call)
+    metrics = [tracking_api.metric_point(m) for m in call.objects("metrics")]
     tags = call.tags("tags")
     if params:
         reg.log_params(entity.model, entity.version, params)

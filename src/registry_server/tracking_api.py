@@ -31,7 +31,7 @@ from registry_server.run_mapping import (
 )
 from registry_server.search import decode_token, encode_token, parse_filter
 
-__all__ = ["ROUTES", "RUN_HANDLERS", "is_run_id"]
+__all__ = ["ROUTES", "RUN_HANDLERS", "batch_params", "is_run_id", "metric_point"]
 
 _RUN_ID = re.compile(r"[0-9]{1,20}-[0-9a-f]{24}")
 _INT64 = 2**63 - 1
@@ -48,7 +48,8 @@ def _run_id(call: Call) -> str:
     return call.first_text("run_id", "run_uuid")
 
 
-def _metric(call: Call) -> Metric:
+def metric_point(call: Call) -> Metric:
+    """A metric point as ``log-metric`` and ``log-batch`` send it."""
     when = call.timestamp("timestamp")
     if when is None:
         raise ApiError.invalid("missing value for required parameter 'timestamp'")
@@ -194,7 +195,7 @@ def _new_points(reg: Registry, run_id: str, metrics: list[Call]) -> list[Metric]
     """The points to store. A point sent with a ``model_id`` links a point the run already
     has to a logged model (``log_model`` re-sends the run's metrics so): MLflow keeps one
     row for identical points, and so does this."""
-    points = [_metric(m) for m in metrics]
+    points = [metric_point(m) for m in metrics]
     linked = {i for i, m in enumerate(metrics) if m.optional_text("model_id")}
     if not linked:
         return points
@@ -237,11 +238,7 @@ def delete_tag(reg: Registry, call: Call) -> dict[str, Any]:
 def log_batch(reg: Registry, call: Call) -> dict[str, Any]:
     """Parameters in one write, metrics in one write, then the tags."""
     run_id = _run_id(call)
-    params: dict[str, str] = {}
-    for param in call.objects("params"):
-        key, value = param.text("key"), param.optional_text("value", "") or ""
-        if params.setdefault(key, value) != value:
-            raise ApiError.invalid(f"param {key!r} is given twice with different values")
+    params = batch_params(call)
     metrics = _new_points(reg, run_id, call.objects("metrics"))
     tags = call.tags("tags")
     if params:
@@ -253,6 +250,16 @@ def log_batch(reg: Registry, call: Call) -> dict[str, Any]:
     if not (params or metrics or tags):
         reg.get_run(run_id)  # an empty batch still names a run that must exist
     return {}
+
+
+def batch_params(call: Call) -> dict[str, str]:
+    """A ``log-batch``'s params; one key given twice with two values is a 400."""
+    params: dict[str, str] = {}
+    for param in call.objects("params"):
+        key, value = param.text("key"), param.optional_text("value", "") or ""
+        if params.setdefault(key, value) != value:
+            raise ApiError.invalid(f"param {key!r} is given twice with different values")
+    return params
 
 
 def update_run(reg: Registry, call: Call) -> dict[str, Any]:
