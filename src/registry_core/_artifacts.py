@@ -31,6 +31,7 @@ from registry_core.errors import (
     IllegalTransition,
     IntegrityError,
     InvalidInput,
+    InvalidPath,
     NotFound,
     RegistryError,
 )
@@ -156,24 +157,58 @@ class ArtifactsMixin(RegistryBase):
     ) -> Artifact:
         """Upload a local file or binary stream into a draft, streaming and hashing it.
 
-        The artifact is named ``name`` (default: the file's name) under ``subfolder``.
+        The artifact is named ``name`` (default: the file's name, normalised to NFC as
+        macOS writes names in NFD) under ``subfolder``; ``name`` must already be NFC.
         """
         self._authorize(Action.CREATE)
-        mname, ver = parse_name(model), parse_version(version)
-        if isinstance(source, (str, os.PathLike)):
-            file_name = name if name is not None else Path(source).name
-            path = ArtifactPath.join(subfolder, file_name)
-            try:
-                stream = open(source, "rb")  # noqa: SIM115 (closed by the with below)
-            except OSError as error:
-                shown = os.fspath(source)
-                raise InvalidInput(f"cannot read {shown!r}: {error.strerror}") from error
-            with stream:
-                return self._store(self._version_holder(mname, ver), path, stream, progress)
+        holder = self._version_holder(parse_name(model), parse_version(version))
+        return self._upload(holder, source, name, subfolder, progress)
+
+    def _upload(
+        self,
+        holder: Holder,
+        source: str | os.PathLike[str] | IO[bytes],
+        name: str | None,
+        subfolder: str | None,
+        progress: Progress | None,
+    ) -> Artifact:
+        """`upload` into a draft or a run: a local file's own name is made NFC, a name
+        given by the caller must already be."""
+        if not isinstance(source, (str, os.PathLike)):
+            if name is None:
+                raise InvalidInput("uploading a stream needs a name= for the artifact")
+            return self._store(holder, ArtifactPath.join(subfolder, name), source, progress)
         if name is None:
-            raise InvalidInput("uploading a stream needs a name= for the artifact")
-        path = ArtifactPath.join(subfolder, name)
-        return self._store(self._version_holder(mname, ver), path, source, progress)
+            path = ArtifactPath.from_local(subfolder, Path(source).name)
+        else:
+            path = ArtifactPath.join(subfolder, name)
+        return self._store_file(holder, source, path, progress)
+
+    def _store_file(
+        self,
+        holder: Holder,
+        source: str | os.PathLike[str],
+        path: ArtifactPath,
+        progress: Progress | None,
+    ) -> Artifact:
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError as error:
+            shown = os.fspath(source)
+            raise InvalidInput(f"cannot read {shown!r}: {error.strerror}") from error
+        with stream:
+            return self._store(holder, path, stream, progress)
+
+    def _upload_dir(
+        self,
+        holder: Holder,
+        directory: str | os.PathLike[str],
+        subfolder: str | None,
+        progress: Progress | None,
+    ) -> list[Artifact]:
+        """`upload_dir` into a draft or a run; the paths are all checked before any upload."""
+        plan = _local_files(directory, subfolder)
+        return [self._store_file(holder, local, path, progress) for local, path in plan]
 
     def _store(
         self,
@@ -326,20 +361,14 @@ class ArtifactsMixin(RegistryBase):
         subfolder: str | None = None,
         progress: Progress | None = None,
     ) -> list[Artifact]:
-        """Upload every file under ``directory``, keeping its relative path."""
-        root = Path(directory)
-        if not root.is_dir():
-            raise InvalidInput(f"{str(root)!r} is not a directory")
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        plan = [(p, ArtifactPath.join(subfolder, p.relative_to(root).as_posix())) for p in files]
-        uploaded = []
-        for local, path in plan:
-            uploaded.append(
-                self.upload(
-                    model, version, local, name=path.value, subfolder=None, progress=progress
-                )
-            )
-        return uploaded
+        """Upload every file under ``directory``, keeping its relative path (made NFC).
+
+        Two files whose paths are the same artifact path (equal once NFC and compared
+        case-insensitively) are refused before anything is uploaded.
+        """
+        self._authorize(Action.CREATE)
+        holder = self._version_holder(parse_name(model), parse_version(version))
+        return self._upload_dir(holder, directory, subfolder, progress)
 
     def list_artifacts(
         self, model: str | ModelName, version: str | Version, *, prefix: str | None = None
@@ -488,6 +517,32 @@ class ArtifactsMixin(RegistryBase):
         if entity.state.is_sealed and entity.manifest_sha256 != manifest_digest(entity.artifacts):
             problems.append(("<manifest>", "the manifest changed after it was sealed"))
         return Verification(entity.package, len(entity.artifacts), tuple(problems))
+
+
+def _local_files(
+    directory: str | os.PathLike[str], subfolder: str | None
+) -> list[tuple[Path, ArtifactPath]]:
+    """Each file under ``directory`` with its artifact path, sorted.
+
+    Raises `InvalidPath` when two files would get the same path, e.g. ``café.txt`` written
+    once in NFC and once in NFD, or ``A.txt`` and ``a.txt``.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise InvalidInput(f"{str(root)!r} is not a directory")
+    plan: list[tuple[Path, ArtifactPath]] = []
+    seen: dict[str, Path] = {}
+    for local in sorted(p for p in root.rglob("*") if p.is_file()):
+        path = ArtifactPath.from_local(subfolder, local.relative_to(root).as_posix())
+        first = seen.setdefault(path.key, local)
+        if first is not local:
+            raise InvalidPath(
+                f"local files {str(first)!r} and {str(local)!r} would both be artifact path "
+                f"'{path}' (paths are NFC and unique compared case-insensitively); "
+                "rename one, nothing was uploaded"
+            )
+        plan.append((local, path))
+    return plan
 
 
 def _new_temp_file(folder: Path) -> tuple[int, str]:

@@ -610,20 +610,7 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
     ) -> Artifact:
         """Upload a local file or binary stream into a run (as `upload` into a draft)."""
         self._authorize(Action.CREATE)
-        holder = self._run_holder(run_id)
-        if isinstance(source, (str, os.PathLike)):
-            path = ArtifactPath.join(subfolder, name if name is not None else Path(source).name)
-            try:
-                stream = open(source, "rb")  # noqa: SIM115 (closed by the with below)
-            except OSError as error:
-                raise InvalidInput(
-                    f"cannot read {os.fspath(source)!r}: {error.strerror}"
-                ) from error
-            with stream:
-                return self._store(holder, path, stream, progress)
-        if name is None:
-            raise InvalidInput("uploading a stream needs a name= for the artifact")
-        return self._store(holder, ArtifactPath.join(subfolder, name), source, progress)
+        return self._upload(self._run_holder(run_id), source, name, subfolder, progress)
 
     def upload_run_dir(
         self,
@@ -633,20 +620,10 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
         subfolder: str | None = None,
         progress: Progress | None = None,
     ) -> list[Artifact]:
-        """Upload every file under ``directory`` into the run, keeping relative paths."""
-        root = Path(directory)
-        if not root.is_dir():
-            raise InvalidInput(f"{str(root)!r} is not a directory")
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        return [
-            self.upload_run_artifact(
-                run_id,
-                local,
-                name=ArtifactPath.join(subfolder, local.relative_to(root).as_posix()).value,
-                progress=progress,
-            )
-            for local in files
-        ]
+        """Upload every file under ``directory`` into the run, keeping relative paths (as
+        `upload_dir`: made NFC, two that become the same path refused before any upload)."""
+        self._authorize(Action.CREATE)
+        return self._upload_dir(self._run_holder(run_id), directory, subfolder, progress)
 
     def list_run_artifacts(self, run_id: str, *, prefix: str | None = None) -> tuple[Artifact, ...]:
         """The run's files sorted by path, including those it gave a version when it was

@@ -138,6 +138,20 @@ class ArtifactPath:
             subfolder = cls(_check_path("subfolder", subfolder))
         return cls(_check_path("joined artifact path", f"{subfolder.value}/{leaf.value}"))
 
+    @classmethod
+    def from_local(cls, subfolder: str | ArtifactPath | None, relative: str) -> ArtifactPath:
+        """Join a subfolder and a relative path read from the local file system, in NFC.
+
+        A file's name is whatever its disk wrote (macOS writes NFD), so it is normalised to
+        NFC here; the stored path is NFC on every system. A name the caller types, and
+        `subfolder`, keep the rule of `join`: not NFC is refused, not silently changed.
+        """
+        if not isinstance(relative, str):
+            raise _invalid(
+                "local file name", relative, f"must be a str, not {type(relative).__name__}"
+            )
+        return cls.join(subfolder, unicodedata.normalize("NFC", relative))
+
     @property
     def segments(self) -> tuple[str, ...]:
         """The `/`-separated segments of the path, in order."""

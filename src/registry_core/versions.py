@@ -292,13 +292,22 @@ def _below_next(major: int, minor: int | None) -> _Comparator:
     return _cmp("<", *((major + 1, 0) if minor is None else (major, minor + 1)), 0, "0")
 
 
+def _floor(part: _Partial, low_pre: str | None) -> _Partial:
+    """The floor of ``^`` or ``~``: ``-0`` (under include_prerelease) when parts are missing.
+
+    As node-semver does since its PRs #872 and #878, an open ``^1.2`` or ``~1.2`` starts
+    at ``1.2.0-0``, like ``1.2.x``, so ``1.2.0-rc`` matches; a full ``^0.2.3`` or
+    ``~1.2.3`` keeps its own floor.
+    """
+    major, minor, patch, _ = part
+    return (major, minor, patch, low_pre) if patch is None else part
+
+
 def _caret(part: _Partial, low_pre: str | None) -> list[_Comparator]:
     """``^``: keep the leftmost non-zero field (the given ones, for a partial version)."""
-    major, minor, patch, pre = part
+    major, minor, patch, pre = _floor(part, low_pre)
     if major is None:
         return []
-    if pre is None and (patch is None or major == 0):
-        pre = low_pre  # node-semver leaves the -0 floor off ^M.m.p when M > 0
     if minor is None or major:
         high = _below_next(major, None)
     elif patch is None or minor:
@@ -308,9 +317,9 @@ def _caret(part: _Partial, low_pre: str | None) -> list[_Comparator]:
     return [_cmp(">=", major, minor, patch, pre), high]
 
 
-def _tilde(part: _Partial) -> list[_Comparator]:
+def _tilde(part: _Partial, low_pre: str | None) -> list[_Comparator]:
     """``~``: patch-level changes, or minor-level ones when no minor is given."""
-    major, minor, patch, pre = part
+    major, minor, patch, pre = _floor(part, low_pre)
     return (
         [] if major is None else [_cmp(">=", major, minor, patch, pre), _below_next(major, minor)]
     )
@@ -370,7 +379,7 @@ def _parse_set(text: str, include_pre: bool) -> _Set:
         if op == "^":
             comps += _caret(part, low_pre)
         elif op.startswith("~"):
-            comps += _tilde(part)
+            comps += _tilde(part, low_pre)
         else:
             comps += _primitive(op, part, low_pre)
     any_floor = _Comparator(">=", Version(0, 0, 0, low_pre))  # node drops it: same as "*"
@@ -417,8 +426,10 @@ class Range:
     the desugared comparator sets, so ``Range("^1.2.3") == Range(">=1.2.3 <2.0.0-0")``.
     node-semver's quirks are kept on purpose: a ``*`` set makes the whole range ``*``
     (so ``* || 1.2.3-beta`` refuses ``1.2.3-beta``), ``>=0.0.0`` counts as no comparator,
-    and with include_prerelease ``^1.2.3`` still refuses ``1.2.3-rc`` (``^0.2.3`` takes
-    ``0.2.3-rc``).
+    and with include_prerelease a range whose floor is a full version keeps it (``^0.2.3``
+    and ``~1.2.3`` refuse ``0.2.3-rc`` and ``1.2.3-rc``) while an open one starts at ``-0``
+    (``~1.2``, ``^1.2``, ``1.2.x`` take ``1.2.0-rc``), except that a hyphen range lowers a
+    full floor too (``1.2.3 - 2`` takes ``1.2.3-rc``), as node-semver does.
     """
 
     text: str = attrs.field(eq=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 import string
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 import semver
@@ -28,6 +30,20 @@ def key_cmp(a: Version, b: Version) -> int:
 
 def version_cmp(a: Version, b: Version) -> int:
     return (a > b) - (a < b)
+
+
+def test_semver_package_is_only_the_tests_oracle() -> None:
+    """pyproject.toml declares `semver` in the test extra only: no shipped module imports it."""
+    src = Path(__file__).parents[2] / "src"
+    importers = []
+    for module in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(n == "semver" or n.startswith("semver.") for n in names):
+                importers.append(str(module.relative_to(src)))
+    assert importers == []
 
 
 # ------------------------------------------------------------------ precedence tables
@@ -450,6 +466,11 @@ NPM_ROWS = [
     ("~1.2.3", "1.2.2", F, F),
     ("~1.2.3", "1.2.3-beta", T, F),  # tilde never lowers its floor to -0
     ("~1.2", "1.2.0", F, T),
+    ("~1.2", "1.2.0-rc", F, F),
+    ("~1.2", "1.2.0-rc", T, T),  # an open tilde starts at -0 (node-semver PR #878)
+    ("~1.1", "1.1.0-a", T, T),
+    ("~2", "2.0.0-a", T, T),
+    ("~2", "1.9.9-a", T, F),
     ("~1.2", "1.3.0", F, F),
     ("~1", "1.99.0", F, T),
     ("~1", "2.0.0", F, F),
@@ -478,7 +499,10 @@ NPM_ROWS = [
     ("^0.2.3", "0.2.3", F, T),
     ("^0.2.3", "0.2.99", F, T),
     ("^0.2.3", "0.3.0", F, F),
-    ("^0.2.3", "0.2.3-rc.1", T, T),  # ...but one when M is 0
+    ("^0.2.3", "0.2.3-rc.1", T, F),  # nor when M is 0 (node-semver PR #872)
+    ("^0.0.3", "0.0.3-rc.1", T, F),
+    ("^1.2", "1.2.0-rc.1", T, T),  # an open caret starts at -0
+    ("^0.2", "0.2.0-rc.1", T, T),
     ("^0.0.3", "0.0.3", F, T),
     ("^0.0.3", "0.0.4", F, F),
     ("^1.2.3-beta.2", "1.2.3-beta.4", F, T),
@@ -602,10 +626,16 @@ DESUGARINGS_WITH_PRERELEASE = [
     ("1.2.3 - 2.3.4", ">=1.2.3-0 <2.3.5-0"),
     ("1.x", ">=1.0.0-0 <2.0.0-0"),
     ("1.2", ">=1.2.0-0 <1.3.0-0"),
-    ("^0.2.3", ">=0.2.3-0 <0.3.0-0"),
+    ("^0.2.3", ">=0.2.3 <0.3.0-0"),
+    ("^0.0.3", ">=0.0.3 <0.0.4-0"),
     ("^1.2.3", ">=1.2.3 <2.0.0-0"),
     ("^1.2", ">=1.2.0-0 <2.0.0-0"),
-    ("~1.2", ">=1.2.0 <1.3.0-0"),
+    ("^0.2", ">=0.2.0-0 <0.3.0-0"),
+    ("~1.2", ">=1.2.0-0 <1.3.0-0"),
+    ("~1", ">=1.0.0-0 <2.0.0-0"),
+    ("~1.2.3", ">=1.2.3 <1.3.0-0"),
+    ("1.2 - 2", ">=1.2.0-0 <3.0.0-0"),
+    (">=1.2", ">=1.2.0-0"),
     (">1.2", ">=1.3.0-0"),
     ("*", ">=0.0.0-0"),
 ]
@@ -636,7 +666,9 @@ def test_desugaring_with_include_prerelease(sugar: str, primitive: str) -> None:
 
 def test_equal_desugarings_make_equal_ranges() -> None:
     assert Range.parse("^1.2.3") == Range.parse(">=1.2.3 <2.0.0-0")
-    assert hash(Range.parse("~1.2")) == hash(Range.parse("<1.3.0-0  >=1.2.0"))
+    assert hash(Range.parse("~1.2.3")) == hash(Range.parse("<1.3.0-0  >=1.2.3"))
+    assert Range.parse("~1.2") == Range.parse("1.2.x")  # with include_prerelease too
+    assert Range.parse("~1.2") != Range.parse(">=1.2.0 <1.3.0-0")  # which lacks the -0 floor
     assert Range.parse("^1.2.3") != Range.parse("~1.2.3")
 
 
