@@ -18,7 +18,7 @@ import attrs
 
 from registry_backends._install import install_command
 from registry_core import Actor, Registry, Repository
-from registry_core.errors import BackendNotInstalled, InvalidInput
+from registry_core.errors import BackendError, BackendNotInstalled, InvalidInput
 
 __all__ = ["DEFAULT_URL", "known_schemes", "open_registry", "register_backend"]
 
@@ -108,6 +108,12 @@ def open_registry(
         url = os.environ.get("MODELREG_URL") or DEFAULT_URL
     if not isinstance(url, str) or not url:
         raise InvalidInput(f"registry URL must be a non-empty string, not {url!r}")
-    repository = _load(_scheme(url))(url, **options)
+    scheme = _scheme(url)
+    repository = _load(scheme)(url, **options)
+    if not isinstance(repository, Repository):
+        raise BackendError(
+            f"the {scheme!r} backend returned {type(repository).__name__}, not a Repository; "
+            "an entry point returns the storage, and open_registry wraps it in a Registry"
+        )
     registry = Registry(repository)
     return registry if actor is None else registry.as_actor(actor)

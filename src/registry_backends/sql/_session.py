@@ -295,8 +295,11 @@ class Sessions:
         state = self._local
         reader = state.reader
         if reader is None or reader.dbapi_connection is None or reader.pid != os.getpid():
-            with db_errors(doing, self._secrets):
-                reader = _Reader(sqlite_reader(self._engine, self._synchronous))
+            try:  # the driver's own connect: its errors are not SQLAlchemy's
+                with db_errors(doing, self._secrets):
+                    reader = _Reader(sqlite_reader(self._engine, self._synchronous))
+            except self._dbapi_error as error:
+                raise translate(error, doing, self._secrets) from error
             with self._readers_guard:
                 self._readers.add(reader)
             state.reader = reader
