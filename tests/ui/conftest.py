@@ -1,5 +1,7 @@
 """Browser tests of the web UI: the app served by uvicorn in a thread (over the files
-backend and SQLite), driven by Playwright in the system's headless Chromium.
+backend and SQLite), driven by Playwright in the system's headless Chromium. Each test
+gets a fresh registry and app; one uvicorn for the session hands requests to the app of
+the test running now (stopping a server per test cost more than many of the tests).
 
 Controls are found by role and accessible name, as a person using a screen reader would
 find them. Each test leaves a screenshot of its last page under its temp folder. Under
@@ -19,9 +21,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from serverkit import Served, open_backend, serve
+from serverkit import PREFIX, Served, ServerThread, open_backend
 
 from registry_core import Registry
+from registry_server import create_app
 
 CHROMIUM = os.environ.get("MODELREG_TEST_CHROMIUM") or shutil.which("chromium") or ""
 
@@ -51,11 +54,38 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
     return open_backend(str(request.param), tmp_path)
 
 
+class _CurrentApp:
+    """An ASGI app that passes each request to ``app``, the app of the running test."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.app is not None, f"a request between tests: {scope.get('path')}"
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[tuple[str, _CurrentApp]]:
+    current = _CurrentApp()
+    with ServerThread(current) as server:
+        yield f"http://127.0.0.1:{server.port}", current
+
+
 @pytest.fixture
-def served(registry: Registry) -> Iterator[Served]:
+def served(registry: Registry, _server: tuple[str, _CurrentApp]) -> Iterator[Served]:
     """The app over ``registry``; users ana (maintainer), rob (reporter), gil (guest) and
-    eve (no membership) each have a token in ``served.tokens``."""
-    yield from serve(registry, max_artifact_bytes=None)
+    eve (no membership) each have a token in ``served.tokens`` (as ``serverkit.serve``)."""
+    tokens = {}
+    for user, role in {"ana": "maintainer", "rob": "reporter", "gil": "guest"}.items():
+        registry.grant(user, role)
+        tokens[user] = registry.create_token(user, description=f"{user}'s test token")
+    tokens["eve"] = registry.create_token("eve")
+    base, current = _server
+    current.app = create_app(registry, prefix=PREFIX, max_artifact_bytes=None)
+    try:
+        yield Served(base + PREFIX, base, registry, tokens)
+    finally:
+        current.app = None
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from serverkit import Served, open_backend
+from serverkit import Served, open_backend, serve
 from uikit import sign_in
 
 from registry_core import CIJob, Registry
@@ -91,10 +90,8 @@ CONTROLS = frozenset(
 )
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    """One backend is enough: the layout does not depend on it."""
-    registry = open_backend("files", tmp_path)
+def _filled(registry: Registry) -> Registry:
+    """Long names, aliases, prereleases, CI links, metrics, an experiment and a run."""
     registry.create_model(MODEL, "Flags card payments that look like fraud. " * 8)
     for number in ("1.0.0", "1.2.0", "1.10.0-rc.1+build.20261204"):
         registry.create_version(MODEL, number, tags={"team": "payments"}, params={"lr": "0.1"})
@@ -126,23 +123,53 @@ def registry(tmp_path: Path) -> Registry:
     return registry
 
 
-@pytest.fixture(params=list(SIZES))
-def sized(request: pytest.FixtureRequest, browser: Any, served: Served) -> Iterator[Any]:
-    """A browser context of one size on the served app (not signed in)."""
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One registry and server for the whole module, on one backend (the layout does not
+    depend on it): the tests only read, and filling and serving a registry for each case
+    cost more than its checks."""
+    registry = _filled(open_backend("files", tmp_path_factory.mktemp("layout")))
+    yield from serve(registry, max_artifact_bytes=None)
+
+
+@pytest.fixture(scope="module")
+def ana(browser: Any, served: Served) -> list[dict[str, Any]]:
+    """ana's cookies, from signing in through the form once (a person stays signed in
+    from page to page; the sign-in itself is tested in test_models_ui.py)."""
+    context = browser.new_context(base_url=served.base)
+    try:
+        sign_in(context.new_page(), served, "ana")
+        return list(context.cookies())
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module", params=list(SIZES))
+def window(request: pytest.FixtureRequest, browser: Any, served: Served) -> Iterator[Any]:
+    """A browser context of one size on the served app, and its tab, shared by the
+    module's tests at that size: each loads its page afresh (the pages keep nothing in
+    the browser but the sign-in cookie)."""
     context = browser.new_context(base_url=served.base, **SIZES[request.param])
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
 
 
-def _open(page: Any, served: Served, name: str) -> None:
+@pytest.fixture
+def sized(window: Any) -> Any:
+    """The tab of one size, not signed in."""
+    window.context.clear_cookies()
+    return window
+
+
+def _open(page: Any, served: Served, ana: list[dict[str, Any]], name: str) -> None:
     path, signed_in, _ = PAGES[name]
     if "{" in path:
         experiment = served.registry.get_experiment_by_name(EXPERIMENT)
         [run] = served.registry.list_runs(experiment.id)
         path = path.format(experiment=experiment.id, run=run.id)
     if signed_in:
-        sign_in(page, served, "ana")
+        page.context.add_cookies(ana)
     response = page.goto(path)
     assert response is not None
     if response.status == 404 and name == "version":
@@ -215,8 +242,10 @@ _OVERFLOW = """() => {
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_no_sideways_scroll_of_the_page(sized: Any, served: Served, name: str) -> None:
-    _open(sized, served, name)
+def test_no_sideways_scroll_of_the_page(
+    sized: Any, served: Served, ana: list[dict[str, Any]], name: str
+) -> None:
+    _open(sized, served, ana, name)
     widths = sized.evaluate(_OVERFLOW)
     scroll_width, inner_width, sticking_out = widths
     width = sized.viewport_size["width"]  # a phone's innerWidth grows to fit the page
@@ -224,8 +253,10 @@ def test_no_sideways_scroll_of_the_page(sized: Any, served: Served, name: str) -
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_every_control_has_an_accessible_name(sized: Any, served: Served, name: str) -> None:
-    _open(sized, served, name)
+def test_every_control_has_an_accessible_name(
+    sized: Any, served: Served, ana: list[dict[str, Any]], name: str
+) -> None:
+    _open(sized, served, ana, name)
     for menu in sized.locator("details").all():  # closed menus hide their links
         menu.evaluate("el => el.open = true")
     seen, unnamed = _unnamed_controls(sized)
@@ -234,9 +265,9 @@ def test_every_control_has_an_accessible_name(sized: Any, served: Served, name: 
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_tab_reaches_the_main_controls_with_a_visible_focus(
-    sized: Any, served: Served, name: str
+    sized: Any, served: Served, ana: list[dict[str, Any]], name: str
 ) -> None:
-    _open(sized, served, name)
+    _open(sized, served, ana, name)
     wanted = list(PAGES[name][2])
     sized.evaluate("() => { document.activeElement && document.activeElement.blur(); }")
     sized.evaluate("() => window.scrollTo(0, 0)")
