@@ -51,7 +51,7 @@ from registry_core.names import ModelName
 from registry_core.paths import ArtifactPath
 from registry_core.permissions import Action
 from registry_core.transfer import VerifyingReader, iter_chunks
-from registry_core.versions import BumpPart, Version
+from registry_core.versions import BumpPart, Version, check_bump
 
 __all__ = ["PromoteMixin"]
 
@@ -99,6 +99,8 @@ class PromoteMixin(RunsMixin, VersionsMixin):
             parse_version(version)
         if (version is None) == (bump is None):
             raise InvalidVersion("give either a version or a bump ('major', 'minor', 'patch')")
+        if bump is not None:
+            check_bump(bump, prerelease)
         run = self._run_doc(run_id)[0]
         if run.promoted_to is None and folder is not None and not _chosen(run, folder):
             raise NotFound(f"run '{run.id}' has no files under '{folder}'")

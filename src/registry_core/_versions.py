@@ -38,7 +38,7 @@ from registry_core.lifecycle import VersionState, check_transition
 from registry_core.limits import check_description
 from registry_core.names import AliasName, ModelName
 from registry_core.permissions import Action
-from registry_core.versions import BumpPart, Range, Version
+from registry_core.versions import BumpPart, Range, Version, check_bump
 
 #: What only a range has: comparators, ``^``/``~``, ``||``, wildcards, hyphen ranges. A spec
 #: without any that is no version, alias or range reads as a missing alias or a mistyped
@@ -94,6 +94,8 @@ class VersionsMixin(RegistryBase):
             raise InvalidVersion("give either a version or a bump ('major', 'minor', 'patch')")
         if version is not None and prerelease is not None:
             raise InvalidVersion("prerelease goes with bump; put it in the version itself")
+        if bump is not None:
+            check_bump(bump, prerelease)
         for _attempt in range(32):
             found, doc = self._model_doc(name, hold=True)
             refuse_if_renaming(doc.data)

@@ -5,14 +5,37 @@ that are tuples of strings, such as ``("versions", "fraud", "<precedence key>")`
 rule (names, lifecycle, permissions, "latest") lives in the `Registry`, which calls these.
 
 Keys: the first segment names a collection (``settings``, ``models``, ``versions``,
-``metrics``); the other segments are ASCII strings without control characters that may
-contain ``/``. A backend maps them to its own storage as it likes (file names, object
-names, table rows) and must give back the last segment's plain string order in
-`list_page`. Etags are opaque strings that change on every write.
+``metrics``, ``experiments``, ``runs``, ``tokens``...); the other segments are ASCII
+strings without control characters that may contain ``/``. A backend maps them to its own
+storage as it likes (file names, object names, table rows) and must give back the last
+segment's plain string order in `list_page`.
+
+Documents are JSON objects (str keys; str, int, finite float, bool, None, lists and
+objects as values) and read back equal, ints as ints. What a backend hands out and what
+it is handed are copies: changing the dict passed to `Repository.put_if_absent` or
+`Repository.compare_and_swap` after the call, or the data of a `Document` it returned,
+changes nothing stored (``test_documents_handed_out_are_copies``).
+
+Etags are opaque strings that name one write, not a content: they change on every write,
+even one of identical data, and a document deleted and created again never gets an old
+etag back, so a stale `Repository.compare_and_swap` always loses
+(``test_rewriting_identical_data_changes_the_etag``).
+
+Durability and crashes: when a call returns, its change survives a crash of the process
+(and, by default, a power loss). A writer killed in the middle of a write leaves either
+the old or the new document, never a torn one, and costs no other document: later reads
+and writes work (``test_a_torn_write_leaves_later_reads_and_writes_working``).
+
+Errors: `NotFound`, `AlreadyExists`, `Conflict` as each method says, `InvalidInput` for a
+key or name a backend cannot store, and `BackendError` for every failure of the storage
+itself (a driver's exception or an `OSError` chained with ``from``): nothing but a
+`RegistryError` leaves a backend (``test_storage_failures_surface_as_backend_error``).
 
 Blobs hold artifact bytes under the package path ``<model>/<version>/<artifact path>``.
 A blob is written through a `BlobWriter`, is invisible until ``commit()``, and
-``commit()`` replaces any blob at that name atomically.
+``commit()`` replaces any blob at that name atomically. Nothing of an upload in progress
+or aborted (a temp file, a part) is ever listed by `Repository.list_blobs` or
+`Repository.list_page`, or readable (``test_a_blob_being_written_is_never_listed``).
 
 A backend with transactions also implements `TransactionalRepository`: the Registry then
 runs each mutating operation in one ``transaction()`` and reads what the operation depends
@@ -75,27 +98,36 @@ class Document:
 
 
 class BlobWriter(Protocol):
-    """An upload in progress: bytes go in with `write`, and appear only on `commit`."""
+    """An upload in progress: bytes go in with `write`, and appear only on `commit`.
 
-    def write(self, chunk: bytes) -> None: ...
+    One writer is used by one thread. Its temporary bytes live where no listing sees
+    them; a writer that is dropped without ``commit()`` or ``abort()`` (a crashed
+    process) leaves at most a temp file that no listing shows.
+    """
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` (any size, empty included) to the upload."""
 
     def commit(self) -> None:
         """Make the blob visible at its name, replacing an older one atomically."""
 
     def abort(self) -> None:
-        """Throw the upload away; safe to call after a failed write or twice."""
+        """Throw the upload away; safe to call after a failed write, twice, and after
+        ``commit()``, where it does nothing: the committed blob stays
+        (``test_abort_after_commit_is_a_no_op``)."""
 
 
 @runtime_checkable
 class Repository(Protocol):
     """Storage operations a backend provides; the `Registry` builds everything else on them.
 
-    Implementations must be safe to share between threads. Errors are the `RegistryError`
-    tree: `NotFound`, `AlreadyExists`, `Conflict`, and `BackendError` for the rest.
+    Implementations must be safe to share between threads, and, when other processes
+    can open the same storage, between processes. Errors are the `RegistryError` tree:
+    `NotFound`, `AlreadyExists`, `Conflict`, and `BackendError` for the rest.
     """
 
     def get(self, key: Key) -> Document | None:
-        """The document at ``key``, or None."""
+        """The document at ``key`` (data the caller may change), or None."""
 
     def put_if_absent(self, key: Key, data: Mapping[str, Any]) -> str:
         """Create the document; raise `AlreadyExists` if any writer got there first.
@@ -110,8 +142,11 @@ class Repository(Protocol):
         """
 
     def delete(self, key: Key, etag: str | None = None) -> None:
-        """Remove the document (a no-op when absent). With ``etag``: only if unchanged,
-        else `Conflict`."""
+        """Remove the document. With ``etag``: only if unchanged, else `Conflict`.
+
+        A no-op when the document is absent, with or without ``etag``: whoever deleted
+        it first did what the caller wanted (every backend agrees;
+        ``test_delete_with_an_etag_of_a_missing_document_is_a_no_op``)."""
 
     def delete_tree(self, prefix: Key) -> None:
         """Remove every document whose key starts with ``prefix`` (segment-wise), at any
@@ -131,20 +166,30 @@ class Repository(Protocol):
         """Documents whose key is ``prefix`` plus one more segment, by that segment.
 
         Only segments with ``after < segment < before`` that start with ``starts_with``
-        are returned, at most ``limit``, in ascending order (descending with ``reverse``).
+        are returned, at most ``limit``, in ascending plain string order of the segment
+        (descending with ``reverse``). Deeper keys are not listed, and a segment keeps its
+        ``/``: ``("versions", "a")`` lists ``("versions", "a", "1")`` but not
+        ``("versions", "a/b", "1")``. A listing never shows half of a write.
         """
 
     def open_blob_writer(self, name: str) -> BlobWriter:
         """Start writing the blob called ``name`` (``<model>/<version>/<path>``)."""
 
     def open_blob(self, name: str) -> IO[bytes]:
-        """A binary stream of the blob's bytes; `NotFound` if there is none."""
+        """A binary stream of the blob's bytes; `NotFound` if there is none.
+
+        If the blob is deleted or replaced while the stream is read, the stream gives the
+        bytes it started with or raises a `RegistryError`, never others
+        (``test_a_blob_deleted_while_read_gives_its_bytes_or_a_registry_error``)."""
 
     def delete_blobs(self, prefix: str) -> None:
-        """Remove the blob ``prefix`` and every blob under ``prefix + '/'``."""
+        """Remove the blob ``prefix`` and every blob under ``prefix + '/'`` (not
+        ``prefix + 'x'``); quiet when there is none."""
 
     def list_blobs(self, prefix: str) -> Iterator[str]:
-        """Names of the blobs under ``prefix + '/'`` (every blob for ``""``), any order."""
+        """Names of the committed blobs under ``prefix + '/'`` (every blob for ``""``),
+        each once, in any order. A name is whole, as given to `open_blob_writer`
+        (``"m/1.0.0/w.bin"`` for prefix ``"m"``), not relative to ``prefix``."""
 
 
 @runtime_checkable

@@ -23,6 +23,17 @@ __all__ = ["Range", "Version", "BumpPart"]
 
 BumpPart = Literal["major", "minor", "patch"]
 
+
+def check_bump(part: object, prerelease: object = None) -> None:
+    """Raise InvalidVersion unless ``part`` is a bump part and ``prerelease`` a valid label."""
+    if part not in ("major", "minor", "patch"):
+        raise InvalidVersion(f"{part!r} is not a bump part: want 'major', 'minor' or 'patch'")
+    if prerelease is not None and (
+        not isinstance(prerelease, str) or not _PRE_RE.fullmatch(prerelease)
+    ):
+        raise InvalidVersion(f"{prerelease!r} is not a valid prerelease label")
+
+
 _MAX_LENGTH = 255  # longest accepted version text, in characters
 _NUM_LIMIT = 10**_MAX_LENGTH
 _NUM = r"0|[1-9][0-9]*"
@@ -190,19 +201,16 @@ class Version:
         Switching labels starts again at 0 and may sort lower: ``1.3.0-rc.1`` minor
         ``beta`` -> ``1.3.0-beta.0``.
         """
+        check_bump(part, prerelease)
         major, minor, patch, pre = self.major, self.minor, self.patch, self.is_prerelease
         if part == "major":
             target = (major if pre and minor == patch == 0 else major + 1, 0, 0)
         elif part == "minor":
             target = (major, minor if pre and patch == 0 else minor + 1, 0)
-        elif part == "patch":
-            target = (major, minor, patch if pre else patch + 1)
         else:
-            raise InvalidVersion(f"{part!r} is not a bump part: want 'major', 'minor' or 'patch'")
+            target = (major, minor, patch if pre else patch + 1)
         if prerelease is None:
             return Version(*target)
-        if not isinstance(prerelease, str) or not _PRE_RE.fullmatch(prerelease):
-            raise InvalidVersion(f"{prerelease!r} is not a valid prerelease label")
         number = 0
         if self.prerelease and (major, minor, patch) == target:
             label, dot, last = self.prerelease.rpartition(".")

@@ -1,22 +1,30 @@
 """Contract tests of the storage protocol itself: documents, atomic primitives, blobs.
 
 These run against a bare `Repository`; `RegistryContractTests` covers the service on top.
+The tests under "pins" each catch one bug that lost or corrupted data in a backend that
+passed everything else (the table is in `registry_core.testing`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import pytest
 
-from registry_core.errors import AlreadyExists, Conflict, NotFound
+from registry_core.errors import AlreadyExists, BackendError, Conflict, NotFound, RegistryError
 from registry_core.protocol import Repository, TransactionalRepository
 from registry_core.testing.fixtures import RepositoryFixtures
 
 __all__ = ["RepositoryContractTests", "run_threads"]
 
 THREADS = 8
+#: Large enough that a store streams it in several chunks.
+BLOB_SIZE = 3 * 1024 * 1024
+T = TypeVar("T")
 
 
 def run_threads(count: int, target: Callable[[int], object]) -> list[object]:
@@ -37,6 +45,48 @@ def run_threads(count: int, target: Callable[[int], object]) -> list[object]:
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+def _put_blob(repo: Repository, name: str, data: bytes) -> None:
+    writer = repo.open_blob_writer(name)
+    writer.write(data)
+    writer.commit()
+
+
+def _scribble(data: Mapping[str, Any]) -> None:
+    """Change a document's data the way a careless caller would (read-only data is fine)."""
+    with contextlib.suppress(TypeError, AttributeError):
+        data["v"] = "scribbled"  # type: ignore[index]
+    with contextlib.suppress(TypeError, AttributeError, KeyError):
+        data["nested"]["list"].append("scribbled")
+
+
+@contextlib.contextmanager
+def _only_registry_errors(call: str) -> Iterator[None]:
+    """Fail with a message naming ``call`` if it raises anything but a `RegistryError`."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except Exception as error:
+        pytest.fail(f"{call} raised {type(error).__name__} ({error}), not a RegistryError")
+
+
+def _readable(call: str, read: Callable[[], T]) -> T:
+    """``read()``, failing with a message naming ``call`` if it raises at all."""
+    try:
+        return read()
+    except Exception as error:
+        pytest.fail(f"{call} raised {type(error).__name__} ({error})")
+
+
+def _reads_whole(repo: Repository, expected: Mapping[str, object], when: str) -> None:
+    """Every ``("models", name)`` in ``expected`` reads back with its data, and lists."""
+    for name, data in expected.items():
+        doc = _readable(f"get {when}", functools.partial(repo.get, ("models", name)))
+        assert doc is not None and doc.data == data, f"{name!r} {when}: {doc}"
+    listed = _readable(f"list_page {when}", functools.partial(repo.list_page, ("models",)))
+    assert set(expected) <= {segment for segment, _ in listed}, f"{when}: {listed}"
 
 
 class RepositoryContractTests(RepositoryFixtures):
@@ -249,3 +299,157 @@ class RepositoryContractTests(RepositoryFixtures):
         assert written.is_set() and isinstance(outcome[0], str), outcome
         doc = repo.get(key)
         assert doc is not None and doc.data == {"v": 2}
+
+    # -- pins: one test per data-losing bug that got past everything above ------------------
+
+    def test_rewriting_identical_data_changes_the_etag(self, repo: Repository) -> None:
+        """An etag names a write, not a content: a stale compare-and-swap must lose even
+        when the document was rewritten with the same data, or re-created after a delete."""
+        key = ("models", "m")
+        first = repo.put_if_absent(key, {"v": 1})
+        second = repo.compare_and_swap(key, {"v": 1}, first)
+        assert second != first, "rewriting the same data kept the etag"
+        with pytest.raises(Conflict):
+            repo.compare_and_swap(key, {"v": 1}, first)
+        repo.delete(key, etag=second)
+        third = repo.put_if_absent(key, {"v": 1})
+        assert third not in (first, second), "a re-created document got an old etag back"
+        with pytest.raises(Conflict):
+            repo.compare_and_swap(key, {"v": 1}, second)
+
+    def test_delete_with_an_etag_of_a_missing_document_is_a_no_op(self, repo: Repository) -> None:
+        repo.delete(("models", "never"), etag="1")
+        etag = repo.put_if_absent(("models", "m"), {"v": 1})
+        repo.delete(("models", "m"))
+        repo.delete(("models", "m"), etag=etag)
+        assert repo.get(("models", "m")) is None
+
+    def test_documents_handed_out_are_copies(self, repo: Repository) -> None:
+        """Neither the dict a caller passed in nor the data it got back is the stored
+        document: changing them afterwards changes nothing stored."""
+        key = ("models", "m")
+        given = {"v": 1, "nested": {"list": [1, 2]}}
+        etag = repo.put_if_absent(key, given)
+        _scribble(given)
+        stored = {"v": 1, "nested": {"list": [1, 2]}}
+        first = repo.get(key)
+        assert first is not None and first.data == stored, "the dict passed in was kept"
+        _scribble(first.data)
+        for _, listed in repo.list_page(("models",)):
+            _scribble(listed.data)
+        again = repo.get(key)
+        assert again is not None and again.data == stored, "get handed out the stored dict"
+        assert [dict(d.data) for _, d in repo.list_page(("models",))] == [stored]
+        swapped = {"v": 2, "nested": {"list": []}}
+        repo.compare_and_swap(key, swapped, etag)
+        _scribble(swapped)
+        last = repo.get(key)
+        assert last is not None and last.data == {"v": 2, "nested": {"list": []}}
+
+    def test_a_blob_being_written_is_never_listed(self, repo: Repository) -> None:
+        """Nothing of an upload in progress or aborted (a temp file, a part) shows up in a
+        listing of blobs or documents, wherever the backend keeps it."""
+        _put_blob(repo, "m/1.0.0/kept.bin", b"kept")
+        new = repo.open_blob_writer("m/1.0.0/new.bin")
+        replacing = repo.open_blob_writer("m/1.0.0/kept.bin")
+        for writer in (new, replacing):
+            writer.write(b"x" * BLOB_SIZE)
+            writer.write(b"y" * 1000)
+
+        def listed_only_what_was_committed(when: str) -> None:
+            for prefix in ("", "m", "m/1.0.0"):
+                listed = sorted(repo.list_blobs(prefix))
+                assert listed == ["m/1.0.0/kept.bin"], f"{when}: list_blobs({prefix!r})"
+            for folder in (("models",), ("versions", "m")):
+                assert repo.list_page(folder) == [], f"{when}: list_page({folder!r})"
+
+        listed_only_what_was_committed("while writing")
+        new.abort()
+        replacing.abort()
+        listed_only_what_was_committed("after abort")
+        with repo.open_blob("m/1.0.0/kept.bin") as stream:
+            assert stream.read() == b"kept"
+
+    def test_abort_after_commit_is_a_no_op(self, repo: Repository) -> None:
+        """Cleanup code calls ``abort()`` in a ``finally``: after a commit it must not
+        take the committed blob away."""
+        writer = repo.open_blob_writer("m/1.0.0/w.bin")
+        writer.write(b"committed")
+        writer.commit()
+        writer.abort()
+        writer.abort()
+        listed = list(repo.list_blobs("m"))
+        assert listed == ["m/1.0.0/w.bin"], f"abort after commit left {listed}"
+        with repo.open_blob("m/1.0.0/w.bin") as stream:
+            assert stream.read() == b"committed"
+
+    def test_a_blob_deleted_while_read_gives_its_bytes_or_a_registry_error(
+        self, repo: Repository
+    ) -> None:
+        data = bytes(range(256)) * (BLOB_SIZE // 256)
+        _put_blob(repo, "m/1.0.0/w.bin", data)
+        with repo.open_blob("m/1.0.0/w.bin") as stream:
+            head = stream.read(1024)
+            repo.delete_blobs("m/1.0.0")
+            try:
+                rest = stream.read()
+            except RegistryError:
+                return
+            except Exception as error:
+                pytest.fail(f"reading a deleted blob raised {error!r}, not a RegistryError")
+        assert head + rest == data, "a blob deleted while read gave other bytes"
+
+    def test_storage_failures_surface_as_backend_error(self, repo: Repository) -> None:
+        """Once the storage fails (see `break_storage`), every call either works or raises
+        a `RegistryError`, and reading a stored document raises `BackendError`: never a
+        raw `OSError` or a driver's exception."""
+        repo.put_if_absent(("models", "m"), {"v": 1})
+        _put_blob(repo, "m/1.0.0/w.bin", b"w")
+        self.break_storage(repo)
+        try:
+            repo.get(("models", "m"))
+        except BackendError:
+            pass
+        except Exception as error:
+            pytest.fail(f"get on broken storage raised {error!r}, not a BackendError")
+        else:
+            pytest.fail("get on broken storage returned instead of raising BackendError")
+        calls: dict[str, Callable[[], object]] = {
+            "put_if_absent": lambda: repo.put_if_absent(("models", "n"), {"v": 1}),
+            "compare_and_swap": lambda: repo.compare_and_swap(("models", "m"), {}, "1"),
+            "delete": lambda: repo.delete(("models", "m")),
+            "delete_tree": lambda: repo.delete_tree(("versions", "m")),
+            "list_page": lambda: repo.list_page(("models",)),
+            "open_blob": lambda: repo.open_blob("m/1.0.0/w.bin").close(),
+            "open_blob_writer": lambda: _put_blob(repo, "m/1.0.0/x.bin", b"x"),
+            "list_blobs": lambda: list(repo.list_blobs("m")),
+            "delete_blobs": lambda: repo.delete_blobs("m/1.0.0"),
+        }
+        for name, call in calls.items():
+            with _only_registry_errors(name), contextlib.suppress(RegistryError):
+                call()
+
+    def test_a_torn_write_leaves_later_reads_and_writes_working(self, repo: Repository) -> None:
+        """A writer killed mid-write (see `tear_last_write`) costs at most its own write:
+        what was stored before reads whole, and the next writers carry on."""
+        repo.put_if_absent(("models", "a"), {"v": 1})
+        etag = repo.put_if_absent(("models", "b"), {"v": 1})
+        self.tear_last_write(repo)
+        expected: dict[str, object] = {"a": {"v": 1}, "b": {"v": 1}}
+        _reads_whole(repo, expected, "after a torn write")
+        swap = functools.partial(repo.compare_and_swap, ("models", "b"), {"v": 2}, etag)
+        _readable("compare_and_swap after a torn write", swap)
+        _readable(
+            "put_if_absent after a torn write",
+            lambda: repo.put_if_absent(("models", "c"), {"v": 3}),
+        )
+        expected.update(b={"v": 2}, c={"v": 3})
+        _reads_whole(repo, expected, "after the writes that followed a torn write")
+        if self.supports_processes:
+            reopened = self.repository_opener(repo)()
+            try:
+                _reads_whole(reopened, expected, "in a repository reopened after a torn write")
+            finally:
+                close = getattr(reopened, "close", None)
+                if callable(close):
+                    close()
