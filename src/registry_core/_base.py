@@ -157,9 +157,22 @@ class RegistryBase:
 
     def _model_doc(self, name: ModelName, *, hold: bool = False) -> tuple[Model, Document]:
         doc = self._get(model_key(name), hold=hold)
-        if doc is None or doc.data.get("deleting") or doc.data.get("renaming_from"):
+        if doc is None or not self._shown(doc.data):
             raise NotFound(f"{describe(name)} does not exist")
         return from_document(doc.data, Model), doc
+
+    def _shown(self, model: Mapping[str, Any]) -> bool:
+        """Whether readers see this model document: not being deleted, not the hidden
+        claim of a rename, and not the source of a rename whose new model is already shown
+        (a rename makes the new model visible in one write, then deletes the old one: a
+        crash between the two must not show the model under both names)."""
+        if model.get("deleting") or model.get("renaming_from"):
+            return False
+        target = model.get("renaming_to")
+        if target is None:
+            return True
+        moved = self._repo.get(model_key(ModelName.parse(str(target))))
+        return moved is None or bool(moved.data.get("deleting") or moved.data.get("renaming_from"))
 
     def _version_doc(
         self, name: ModelName, version: Version, *, hold: bool = False

@@ -10,7 +10,9 @@ stored. It is a multi-step change, made safe the same way as a delete:
    readers see as absent and `create_model` as taken;
 3. each version is frozen (``renaming_to`` in its document), then its metrics, blobs and
    document are copied under the new name;
-4. the new model is made visible, and the old one deleted as `delete_model` does.
+4. the new model is made visible (from this write on, readers no longer see the old one,
+   and the new keeps ``renamed_from``, so a second call knows it), and the old one is
+   deleted as `delete_model` does.
 
 Every step is idempotent: a rename interrupted by a crash is finished by calling
 `rename_model` again with the same names, or by ``fsck(repair=True)``.
@@ -25,7 +27,6 @@ from typing import Any
 from registry_core._base import (
     CAS_ATTEMPTS,
     RegistryBase,
-    atomic,
     backoff,
     describe,
     model_key,
@@ -44,12 +45,14 @@ from registry_core.versions import Version
 
 RENAMING_TO = "renaming_to"
 RENAMING_FROM = "renaming_from"
+RENAMED_FROM = "renamed_from"  # kept on the new model: a second call knows it as its own
 
 
 class RenameMixin(RegistryBase):
     """`rename_model` and the step that finishes an interrupted rename."""
 
-    @atomic
+    # Not @atomic: one transaction around every step would also hold the old blobs'
+    # deletion, which no transaction can take back; each step commits on its own.
     def rename_model(self, name: str | ModelName, new_name: str | ModelName) -> Model:
         """Give a model a new name; everything it holds moves with it.
 
@@ -111,6 +114,13 @@ class RenameMixin(RegistryBase):
             if found is not None and not found.data.get(RENAMING_FROM):
                 return from_document(found.data, Model)  # finished by someone else
             raise NotFound(f"{describe(old)} does not exist")
+        moved = self._repo.get(model_key(new))
+        shown = moved is not None and not moved.data.get(RENAMING_FROM)
+        if moved is not None and shown and moved.data.get(RENAMED_FROM) == old.value:
+            # step 4 made it visible: only the old one is left to delete
+            self._set_fields(model_key(old), {"deleting": True})
+            self._finish_model_delete(old)
+            return from_document(moved.data, Model)
         self._claim(old, new, source.data)
         for _, version in list(self._all_docs(("versions", old.key))):
             self._move_version(old, new, version)
@@ -122,7 +132,7 @@ class RenameMixin(RegistryBase):
     def _claim(self, old: ModelName, new: ModelName, source: Mapping[str, Any]) -> None:
         """Hold the new name with a hidden copy of the old model's document."""
         data = {k: v for k, v in source.items() if k != RENAMING_TO}
-        data.update(name=new.value, **{RENAMING_FROM: old.value})
+        data.update(name=new.value, **{RENAMING_FROM: old.value, RENAMED_FROM: old.value})
         try:
             self._repo.put_if_absent(model_key(new), data)
         except AlreadyExists:

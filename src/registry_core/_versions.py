@@ -400,14 +400,19 @@ class VersionsMixin(RegistryBase):
         self._authorize(Action.DELETE)
         name, ver = parse_name(model), parse_version(version)
         self._version_doc(name, ver)
-        if force:
-            self._update_model(  # its own transaction: the aliases go first
-                name,
-                lambda m: attrs.evolve(m, aliases={a: v for a, v in m.aliases.items() if v != ver}),
-            )
-        else:
-            self._refuse_if_aliased(name, ver, "delete")
+        # With transactions, the aliases go in the same one as the version. Without, the
+        # aliases go first, and a crash between the two writes leaves the version without
+        # them (a known gap: KNOWN_TORN in registry_core.testing.crash_tests).
         with self._atomic():
+            if force:
+                self._update_model(
+                    name,
+                    lambda m: attrs.evolve(
+                        m, aliases={a: v for a, v in m.aliases.items() if v != ver}
+                    ),
+                )
+            else:
+                self._refuse_if_aliased(name, ver, "delete")
             data = self._mark_deleting(version_key(name, ver))
         if data is not None:
             self._finish_version_delete(data)

@@ -154,7 +154,7 @@ class Registry(PromoteMixin, MaintenanceMixin, RenameMixin, TokensMixin):
                 ("models",), after=after, starts_with=starts, limit=page_size + 1
             )
             for segment, doc in page:
-                if doc.data.get("deleting") or doc.data.get("renaming_from"):
+                if not self._shown(doc.data):
                     after = segment
                     continue
                 if len(items) == page_size:

@@ -23,7 +23,7 @@ from registry_core.testing import RegistryStateMachine
 from registry_core.versions import Range
 
 RUN = settings(
-    max_examples=100,
+    max_examples=300,
     stateful_step_count=50,
     derandomize=True,
     database=None,

@@ -48,6 +48,7 @@ Each bug below got past the suite in a backend before the test named after it ex
 """
 
 from registry_core.testing.contract import RepositoryContractTests, run_threads
+from registry_core.testing.crash_tests import CrashContractTests, DiesAfter
 from registry_core.testing.fixtures import RepositoryFixtures
 from registry_core.testing.machine import RegistryStateMachine, StateMachineTests
 from registry_core.testing.marks import rebind
@@ -59,6 +60,8 @@ from registry_core.testing.run_tests import RunContractTests
 
 __all__ = [
     "ConformanceTests",
+    "CrashContractTests",
+    "DiesAfter",
     "ProcessRaceTests",
     "RegistryContractTests",
     "RegistryStateMachine",
@@ -78,6 +81,7 @@ class ConformanceTests(
     RegistryContractTests,
     RenameContractTests,
     RunContractTests,
+    CrashContractTests,
     ProcessRaceTests,
     StateMachineTests,
 ):
