@@ -9,7 +9,6 @@ import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,59 +23,13 @@ from registry_core.errors import (
     PermissionDenied,
 )
 from registry_core.lifecycle import VersionState
-from registry_core.protocol import BlobWriter, Repository
+from registry_core.protocol import Repository
 from registry_core.registry import Registry
 from registry_core.testing.contract import THREADS, run_threads
+from registry_core.testing.crash_tests import DiesAfter
 from registry_core.testing.fixtures import RepositoryFixtures
 
 __all__ = ["RunContractTests"]
-
-_WRITES = frozenset(
-    {"put_if_absent", "compare_and_swap", "delete", "delete_tree", "delete_blobs", "copy_blob"}
-)
-
-
-class _DiesAfter:
-    """Delegates to a repository for ``writes`` storage writes; then the process "dies":
-    that write and every later call raise `BackendError`, and nothing more is written."""
-
-    def __init__(self, inner: Repository, writes: int) -> None:
-        self._inner = inner
-        self._left = writes
-        self.dead = False
-
-    def _spend(self) -> None:
-        if self.dead or self._left == 0:
-            self.dead = True
-            raise BackendError("the process died")
-        self._left -= 1
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._inner, name)
-        if not callable(found):
-            return found
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if name in _WRITES:
-                self._spend()
-            elif self.dead:
-                raise BackendError("the process died")
-            return found(*args, **kwargs)
-
-        return call
-
-    def open_blob_writer(self, name: str) -> BlobWriter:
-        writer = self._inner.open_blob_writer(name)
-        outer = self
-
-        class Dying:
-            write, abort = writer.write, writer.abort
-
-            def commit(self) -> None:
-                outer._spend()
-                writer.commit()
-
-        return Dying()
 
 
 def _trained(registry: Registry, experiment: str = "fraud") -> str:
@@ -346,7 +299,7 @@ class RunContractTests(RepositoryFixtures):
             run_id = _trained(registry, f"e{k}")
             model = f"m{k}"
             registry.create_model(model)
-            dying = _DiesAfter(repo, k)
+            dying = DiesAfter(repo, k)
             with contextlib.suppress(BackendError):
                 Registry(dying).promote_run(run_id, model, "1.0.0", path="model")
             if not dying.dead:
