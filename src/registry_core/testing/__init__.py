@@ -50,6 +50,7 @@ Each bug below got past the suite in a backend before the test named after it ex
 from registry_core.testing.contract import RepositoryContractTests, run_threads
 from registry_core.testing.crash_tests import CrashContractTests, DiesAfter
 from registry_core.testing.fixtures import RepositoryFixtures
+from registry_core.testing.kill_tests import KilledWriterTests
 from registry_core.testing.machine import RegistryStateMachine, StateMachineTests
 from registry_core.testing.marks import rebind
 from registry_core.testing.profiles import suite_settings
@@ -62,6 +63,7 @@ __all__ = [
     "ConformanceTests",
     "CrashContractTests",
     "DiesAfter",
+    "KilledWriterTests",
     "ProcessRaceTests",
     "RegistryContractTests",
     "RegistryStateMachine",
@@ -83,6 +85,7 @@ class ConformanceTests(
     RunContractTests,
     CrashContractTests,
     ProcessRaceTests,
+    KilledWriterTests,
     StateMachineTests,
 ):
     """Every part of the suite in one base class."""
