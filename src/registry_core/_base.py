@@ -10,7 +10,7 @@ import functools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import attrs
@@ -93,6 +93,18 @@ def refuse_if_renaming(data: Mapping[str, Any]) -> None:
 
 def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+
+
+def readable(page: Iterable[tuple[str, Document]]) -> Iterator[tuple[str, Document]]:
+    """The documents of a listed page that are still there when read: a backend that reads
+    listed documents lazily (the files backend) raises `Conflict` for one deleted between
+    the listing and the reading, and a listing skips it as if listed a moment later."""
+    for segment, doc in page:
+        try:
+            doc.data  # noqa: B018 - the read that finds it gone
+        except Conflict:
+            continue
+        yield segment, doc
 
 
 def atomic(method: Callable[P, R]) -> Callable[P, R]:
@@ -236,7 +248,7 @@ class RegistryBase:
         after = None
         while True:
             page = self._repo.list_page(prefix, after=after, limit=500)
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 after = segment
                 yield segment, doc.data
             if len(page) < 500:

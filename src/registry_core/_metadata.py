@@ -15,6 +15,7 @@ from registry_core._base import (
     describe,
     parse_name,
     parse_version,
+    readable,
     refuse_if_renaming,
     version_key,
 )
@@ -160,7 +161,7 @@ class MetadataMixin(RegistryBase):
         after: str | None = None
         while True:
             page = self._repo.list_page(prefix, after=after, limit=_METRIC_PAGE)
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 after = segment
                 for k, v, s, t in doc.data["points"]:
                     if key is None or k == key:

@@ -33,7 +33,14 @@ from typing import IO, Any
 import attrs
 
 from registry_core._artifacts import ArtifactsMixin, Holder, title
-from registry_core._base import CAS_ATTEMPTS, atomic, backoff, decode_token, encode_token
+from registry_core._base import (
+    CAS_ATTEMPTS,
+    atomic,
+    backoff,
+    decode_token,
+    encode_token,
+    readable,
+)
 from registry_core._metadata import MetadataMixin, checked_params, checked_tags
 from registry_core.ci import CIJob
 from registry_core.convert import from_document, to_document
@@ -273,7 +280,7 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
         items: list[Experiment] = []
         while True:
             page = self._repo.list_page(("experiments",), after=after, limit=page_size + 1)
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 after = segment
                 if doc.data.get("deleting") or doc.data.get("creating"):
                     continue
@@ -436,7 +443,7 @@ class RunsMixin(MetadataMixin, ArtifactsMixin):
         items: list[Run] = []
         while True:
             page = self._repo.list_page(("runs", eid), after=after, limit=page_size + 1)
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 after = segment
                 if doc.data.get("deleting"):
                     continue

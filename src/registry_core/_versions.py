@@ -18,6 +18,7 @@ from registry_core._base import (
     model_key,
     parse_name,
     parse_version,
+    readable,
     refuse_if_renaming,
     version_key,
 )
@@ -197,7 +198,7 @@ class VersionsMixin(RegistryBase):
             page = self._repo.list_page(
                 prefix, after=after, before=before, limit=limit, reverse=reverse
             )
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 if not doc.data.get("deleting"):
                     yield from_document(doc.data, ModelVersion)
                 if reverse:

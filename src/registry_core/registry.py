@@ -25,6 +25,7 @@ from registry_core._base import (
     model_key,
     parse_name,
     parse_version,
+    readable,
     utc_now,
 )
 from registry_core._maintenance import MaintenanceMixin
@@ -153,7 +154,7 @@ class Registry(PromoteMixin, MaintenanceMixin, RenameMixin, TokensMixin):
             page = self._repo.list_page(
                 ("models",), after=after, starts_with=starts, limit=page_size + 1
             )
-            for segment, doc in page:
+            for segment, doc in readable(page):
                 if not self._shown(doc.data):
                     after = segment
                     continue

@@ -47,6 +47,7 @@ Each bug below got past the suite in a backend before the test named after it ex
 ``test_delete_with_an_etag_of_a_missing_document_is_a_no_op``.
 """
 
+from registry_core.testing.access_tests import AccessContractTests
 from registry_core.testing.contract import RepositoryContractTests, run_threads
 from registry_core.testing.crash_tests import CrashContractTests, DiesAfter
 from registry_core.testing.fixtures import RepositoryFixtures
@@ -60,6 +61,7 @@ from registry_core.testing.rename_tests import RenameContractTests
 from registry_core.testing.run_tests import RunContractTests
 
 __all__ = [
+    "AccessContractTests",
     "ConformanceTests",
     "CrashContractTests",
     "DiesAfter",
@@ -83,6 +85,7 @@ class ConformanceTests(
     RegistryContractTests,
     RenameContractTests,
     RunContractTests,
+    AccessContractTests,
     CrashContractTests,
     ProcessRaceTests,
     KilledWriterTests,
