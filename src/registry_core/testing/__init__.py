@@ -14,9 +14,12 @@ Adopt it with one class (pytest collects it because its name starts with ``Test`
             return functools.partial(MyRepository, repository.url)   # picklable
 
 The parts can be adopted one by one: `RepositoryContractTests` (the protocol's atomic
-primitives), `RegistryContractTests` (the service end to end), `RunContractTests`
-(experiments, runs and promotion), `ProcessRaceTests`
-(multi-process races) and `StateMachineTests` (random calls compared with the reference).
+primitives), `RegistryContractTests` (the service end to end), `RenameContractTests`,
+`RunContractTests` (experiments, runs and promotion), `AccessContractTests` (the
+permission matrix, stored settings, tokens and tags, pages under concurrent writes),
+`CrashContractTests` (operations killed after each storage write), `ProcessRaceTests`
+(multi-process races), `KilledWriterTests` (a writer process killed with SIGKILL) and
+`StateMachineTests` (random calls compared with the reference).
 To opt out of one test, re-bind it with a mark in the subclass, never fork it; `rebind`
 marks a copy, so the mark does not leak into the base class and every other backend::
 
