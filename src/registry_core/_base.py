@@ -36,6 +36,30 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+#: In a model's document: aliases a forced version delete is taking away (see `_model_of`).
+DROPPING = "dropping"
+
+
+def _bookkeeping(data: Mapping[str, Any], current: Any, updated: Any) -> dict[str, Any]:
+    """The fields of a stored document that its entity does not hold and a rewrite of the
+    entity keeps: ``renamed_from``, and the ``dropping`` entries of aliases that were shown
+    and are left as they were (an alias set again is shown whatever a crashed delete
+    meant to take away)."""
+    kept: dict[str, Any] = {}
+    if "renamed_from" in data:
+        kept["renamed_from"] = data["renamed_from"]
+    dropping = data.get(DROPPING)
+    if dropping and isinstance(current, Model) and isinstance(updated, Model):
+        left = {
+            alias: entry
+            for alias, entry in dropping.items()
+            if alias in current.aliases and updated.aliases.get(alias) == current.aliases[alias]
+        }
+        if left:
+            kept[DROPPING] = left
+    return kept
+
+
 def model_key(name: ModelName) -> Key:
     return ("models", name.key)
 
@@ -171,7 +195,24 @@ class RegistryBase:
         doc = self._get(model_key(name), hold=hold)
         if doc is None or not self._shown(doc.data):
             raise NotFound(f"{describe(name)} does not exist")
-        return from_document(doc.data, Model), doc
+        return self._model_of(doc.data), doc
+
+    def _model_of(self, data: Mapping[str, Any]) -> Model:
+        """The model a stored document shows. An alias named in ``dropping`` (written by
+        a forced `delete_version` before it marks the version deleted) is shown only
+        while that very version (same ``created_at``) is still there and not deleted, so
+        the alias and the version disappear for readers in the same write."""
+        model = from_document(data, Model)
+        dropping = data.get(DROPPING)
+        if not dropping:
+            return model
+        gone = set()
+        for alias, (version, created_at) in dropping.items():
+            doc = self._repo.get(version_key(model.name, Version.parse(version)))
+            if doc is None or doc.data.get("deleting") or doc.data["created_at"] != created_at:
+                gone.add(alias)
+        kept = {a: v for a, v in model.aliases.items() if a not in gone}
+        return model if len(kept) == len(model.aliases) else attrs.evolve(model, aliases=kept)
 
     def _shown(self, model: Mapping[str, Any]) -> bool:
         """Whether readers see this model document: not being deleted, not the hidden
@@ -275,8 +316,9 @@ class RegistryBase:
             if updated == current:
                 return current
             updated = self._stamp(updated)
+            data = {**to_document(updated, **extra), **_bookkeeping(doc.data, current, updated)}
             try:
-                self._repo.compare_and_swap(key, to_document(updated, **extra), doc.etag)
+                self._repo.compare_and_swap(key, data, doc.etag)
             except Conflict:
                 backoff(attempt)
                 continue

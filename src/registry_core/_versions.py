@@ -10,8 +10,11 @@ import attrs
 
 from registry_core._artifacts import manifest_digest
 from registry_core._base import (
+    CAS_ATTEMPTS,
+    DROPPING,
     RegistryBase,
     atomic,
+    backoff,
     decode_token,
     describe,
     encode_token,
@@ -24,7 +27,7 @@ from registry_core._base import (
 )
 from registry_core.ci import CIJob
 from registry_core.convert import from_document, to_document
-from registry_core.entities import ModelVersion, Page
+from registry_core.entities import Model, ModelVersion, Page
 from registry_core.errors import (
     AlreadyExists,
     Conflict,
@@ -400,23 +403,68 @@ class VersionsMixin(RegistryBase):
         """
         self._authorize(Action.DELETE)
         name, ver = parse_name(model), parse_version(version)
-        self._version_doc(name, ver)
-        # With transactions, the aliases go in the same one as the version. Without, the
-        # aliases go first, and a crash between the two writes leaves the version without
-        # them (a known gap: KNOWN_TORN in registry_core.testing.crash_tests).
+        entity = self._version_doc(name, ver)[0]
+        # Forced: the model first names the aliases it will drop (readers still see them,
+        # see `_model_of`), so that marking the version deleted takes both away at once;
+        # then the aliases go for good.
         with self._atomic():
             if force:
-                self._update_model(
-                    name,
-                    lambda m: attrs.evolve(
-                        m, aliases={a: v for a, v in m.aliases.items() if v != ver}
-                    ),
-                )
+                self._mark_dropping(name, entity)
             else:
                 self._refuse_if_aliased(name, ver, "delete")
             data = self._mark_deleting(version_key(name, ver))
+            if force:
+                self._forget_dropped(name)
         if data is not None:
             self._finish_version_delete(data)
+
+    def _mark_dropping(self, name: ModelName, entity: ModelVersion) -> None:
+        """Name in the model's document the aliases that point at ``entity``."""
+        for attempt in range(CAS_ATTEMPTS):
+            model, doc = self._model_doc(name)
+            refuse_if_renaming(doc.data)
+            aliases = [a for a, v in model.aliases.items() if v == entity.version]
+            if not aliases:
+                return
+            entry = _dropping_entry(entity)
+            dropping = {**doc.data.get(DROPPING, {}), **dict.fromkeys(aliases, entry)}
+            try:
+                self._repo.compare_and_swap(
+                    model_key(name), {**doc.data, DROPPING: dropping}, doc.etag
+                )
+            except Conflict:
+                backoff(attempt)
+                continue
+            return
+        raise Conflict(f"{describe(name)} kept changing under {CAS_ATTEMPTS} attempts; try again")
+
+    def _forget_dropped(self, name: ModelName) -> None:
+        """Remove from the model the aliases whose dropping is done (their version is
+        marked deleted or gone), with their ``dropping`` entries."""
+        for attempt in range(CAS_ATTEMPTS):
+            doc = self._repo.get(model_key(name))
+            if doc is None or not doc.data.get(DROPPING):
+                return
+            shown = self._model_of(doc.data)
+            stored = from_document(doc.data, Model)
+            left = {a: e for a, e in doc.data[DROPPING].items() if a in shown.aliases}
+            data = {k: v for k, v in doc.data.items() if k != DROPPING}
+            data.update(to_document(self._stamp(shown)), **({DROPPING: left} if left else {}))
+            if shown == stored and left == doc.data[DROPPING]:
+                return
+            try:
+                self._repo.compare_and_swap(model_key(name), data, doc.etag)
+            except Conflict:
+                backoff(attempt)
+                continue
+            except NotFound:
+                return
+            return
+        raise Conflict(f"{describe(name)} kept changing under {CAS_ATTEMPTS} attempts; try again")
+
+
+def _dropping_entry(entity: ModelVersion) -> list[str]:
+    return [str(entity.version), to_document(entity)["created_at"]]
 
 
 def _refuse_if_uploading(entity: ModelVersion, via: str, now: dt.datetime) -> None:

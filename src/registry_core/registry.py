@@ -161,7 +161,7 @@ class Registry(PromoteMixin, MaintenanceMixin, RenameMixin, TokensMixin):
                 if len(items) == page_size:
                     token = encode_token(items[-1].name.key, f"models:{starts}")
                     return Page(tuple(items), token)
-                items.append(from_document(doc.data, Model))
+                items.append(self._model_of(doc.data))
                 after = segment
             if len(page) < page_size + 1:
                 return Page(tuple(items), None)

@@ -52,7 +52,11 @@ Each bug below got past the suite in a backend before the test named after it ex
 
 from registry_core.testing.access_tests import AccessContractTests
 from registry_core.testing.contract import RepositoryContractTests, run_threads
-from registry_core.testing.crash_tests import CrashContractTests, DiesAfter
+from registry_core.testing.crash_tests import (
+    AliasAfterCrashTests,
+    CrashContractTests,
+    DiesAfter,
+)
 from registry_core.testing.fixtures import RepositoryFixtures
 from registry_core.testing.kill_tests import KilledWriterTests
 from registry_core.testing.machine import RegistryStateMachine, StateMachineTests
@@ -65,6 +69,7 @@ from registry_core.testing.run_tests import RunContractTests
 
 __all__ = [
     "AccessContractTests",
+    "AliasAfterCrashTests",
     "ConformanceTests",
     "CrashContractTests",
     "DiesAfter",
@@ -90,6 +95,7 @@ class ConformanceTests(
     RunContractTests,
     AccessContractTests,
     CrashContractTests,
+    AliasAfterCrashTests,
     ProcessRaceTests,
     KilledWriterTests,
     StateMachineTests,

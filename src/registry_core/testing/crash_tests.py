@@ -32,8 +32,9 @@ from registry_core.protocol import BlobWriter, Repository
 from registry_core.registry import Registry
 from registry_core.testing.fixtures import RepositoryFixtures
 from registry_core.testing.reference import ModelView, Reference, VersionView, view
+from registry_core.versions import Version
 
-__all__ = ["OPERATIONS", "CrashContractTests", "DiesAfter"]
+__all__ = ["OPERATIONS", "AliasAfterCrashTests", "CrashContractTests", "DiesAfter"]
 
 #: The calls of `Repository` (and its optional extras) that change storage.
 WRITES = frozenset(
@@ -217,13 +218,7 @@ def expected_worlds(operation: Operation, prefix: str) -> tuple[World, World]:
 
 #: Operations known to leave a torn state on a store without transactions, with why. On
 #: such a store the test is an expected failure that must fail (and must pass elsewhere).
-KNOWN_TORN: dict[str, str] = {
-    "delete_version": (
-        "without transactions, delete_version(force=True) drops the version's aliases in "
-        "one write and marks the version deleted in the next: killed between them, readers "
-        "see the version without its alias, a state that is neither before nor after"
-    ),
-}
+KNOWN_TORN: dict[str, str] = {}
 
 
 def _later(when: dt.datetime) -> dt.datetime:
@@ -279,3 +274,42 @@ def _counting() -> Iterator[int]:
         yield k
         k += 1
     raise AssertionError("an operation made more than 200 storage writes")
+
+
+def _killed_forced_delete(repo: Repository, model: str, k: int) -> bool:
+    """Kill ``delete_version(model, "1.0.0", force=True)`` after ``k`` writes; whether
+    it died (else it finished)."""
+    dying = DiesAfter(repo, k)
+    with contextlib.suppress(BackendError):
+        Registry(dying).delete_version(model, "1.0.0", force=True)
+    return dying.dead
+
+
+class AliasAfterCrashTests(RepositoryFixtures):
+    """What a killed forced delete meant to take away stays away, and no further."""
+
+    def test_a_version_made_again_after_a_killed_forced_delete_gets_no_old_alias(
+        self, repo: Repository
+    ) -> None:
+        registry = Registry(repo)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+        after = Registry(repo, clock=functools.partial(_later, later))
+        for k in _counting():
+            model = f"k{k}-m"
+            registry.create_model(model)
+            registry.create_version(model, "1.0.0", publish=True)
+            registry.set_alias(model, "prod", "1.0.0")
+            registry.set_alias(model, "stable", "1.0.0")
+            if not _killed_forced_delete(repo, model, k):
+                return
+            after.fsck(repair=True)
+            shown = registry.get_model(model).aliases
+            if registry.list_versions(model).items:  # the delete never took effect
+                assert set(shown) == {"prod", "stable"}, (k, shown)
+                continue
+            assert not shown, (k, shown)
+            registry.create_version(model, "1.0.0", publish=True)
+            assert not registry.get_model(model).aliases, k  # the old aliases stay gone
+            registry.set_alias(model, "prod", "1.0.0")  # and one set anew is shown
+            assert registry.get_model(model).aliases == {"prod": Version.parse("1.0.0")}, k
+            assert registry.resolve(model, "prod").version == Version.parse("1.0.0")
