@@ -313,3 +313,26 @@ class AliasAfterCrashTests(RepositoryFixtures):
             registry.set_alias(model, "prod", "1.0.0")  # and one set anew is shown
             assert registry.get_model(model).aliases == {"prod": Version.parse("1.0.0")}, k
             assert registry.resolve(model, "prod").version == Version.parse("1.0.0")
+
+    def test_a_killed_rename_finishes_after_the_new_model_is_changed(
+        self, repo: Repository
+    ) -> None:
+        """Killed once the new name shows, then the new model updated: fsck still takes
+        the old name away (and never gives it back beside the new one)."""
+        registry = Registry(repo)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+        after = Registry(repo, clock=functools.partial(_later, later))
+        for k in _counting():
+            old, new = f"k{k}-m", f"k{k}-n"
+            _aliased(registry, f"k{k}-")
+            dying = DiesAfter(repo, k)
+            with contextlib.suppress(BackendError):
+                Registry(dying).rename_model(old, new)
+            if not dying.dead:
+                return
+            names = {m.name.value for m in registry.list_models(f"k{k}-").items}
+            if new in names:
+                registry.update_model(new, description="changed after the rename")
+            after.fsck(repair=True)
+            names = {m.name.value for m in registry.list_models(f"k{k}-").items}
+            assert names in ({old, f"k{k}-other"}, {new, f"k{k}-other"}), (k, names)
