@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serverkit import Served
 from uikit import sign_in
 
@@ -26,17 +27,17 @@ def test_an_anonymous_visitor_of_a_private_registry_is_asked_to_sign_in(
     page: Any, served: Served
 ) -> None:
     page.goto("/")
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     page.get_by_role("main").get_by_role("link", name="Sign in").click()
     page.get_by_label("Token").fill("mr_not-a-real-token")
     page.get_by_role("button", name="Sign in").click()
     assert "unknown or revoked" in page.get_by_role("alert").inner_text()
     page.get_by_label("Token").fill(served.tokens["ana"])
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="Models").is_visible()
-    assert page.get_by_role("banner").get_by_text("Signed in as ana").is_visible()
+    expect(page.get_by_role("heading", name="Models")).to_be_visible()
+    expect(page.get_by_role("banner").get_by_text("Signed in as ana")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 
 
 def test_create_a_model_with_the_name_rules_checked_as_you_type(page: Any, served: Served) -> None:
@@ -56,7 +57,7 @@ def test_create_a_model_with_the_name_rules_checked_as_you_type(page: Any, serve
     page.get_by_label("Name").fill("team/fraud")
     page.get_by_label("Description (optional)").fill("catches fraud")
     page.get_by_role("button", name="Create model").click()
-    assert page.get_by_role("heading", name="team/fraud", level=1).is_visible()
+    expect(page.get_by_role("heading", name="team/fraud", level=1)).to_be_visible()
     assert "Model team/fraud created." in page.get_by_role("status").inner_text()
     assert served.registry.get_model("team/fraud").description == "catches fraud"
 
@@ -177,10 +178,10 @@ def test_without_javascript_pages_read_and_forms_work(
         page.get_by_role("link", name="New model").click()
         page.get_by_label("Name").fill("no-script")
         page.get_by_role("button", name="Create model").click()
-        assert page.get_by_role("heading", name="no-script", level=1).is_visible()
+        expect(page.get_by_role("heading", name="no-script", level=1)).to_be_visible()
         page.get_by_role("link", name="Models").first.click()
         page.get_by_role("link", name="fraud").click()
-        assert page.get_by_role("link", name="1.0.0").first.is_visible()
+        expect(page.get_by_role("link", name="1.0.0").first).to_be_visible()
         page.screenshot(path=str(tmp_path / "no-script.png"))
     finally:
         context.close()
@@ -194,7 +195,7 @@ def test_anonymous_visitors_of_a_public_registry_read_but_are_offered_no_changes
     served.registry.update_settings(visibility="public")
     page.goto("/")
     page.get_by_role("link", name="fraud").click()
-    assert page.get_by_role("heading", name="fraud", level=1).is_visible()
+    expect(page.get_by_role("heading", name="fraud", level=1)).to_be_visible()
     for name in ("New version", "Delete model"):
         assert page.get_by_role("link", name=name).count() == 0
     assert page.get_by_role("button", name="Save description").count() == 0
@@ -212,6 +213,6 @@ def test_a_revoked_token_signs_the_browser_out(page: Any, served: Served) -> Non
     for token in served.registry.list_tokens("ana"):
         served.registry.revoke_token(token.id)
     page.reload()
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
-    assert page.get_by_role("banner").get_by_role("link", name="Sign in").is_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_be_visible()
     assert "modelreg_token" not in {c["name"] for c in page.context.cookies()}

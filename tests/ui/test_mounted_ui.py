@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serverkit import ServerThread, open_backend
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -38,7 +39,7 @@ def test_pages_links_and_sign_in_stay_below_the_mount(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("link", name="team/fraud").click()
         page.wait_for_url("**/registry/models/team/fraud")
-        assert page.get_by_text("found in the mounted app").is_visible()
+        expect(page.get_by_text("found in the mounted app")).to_be_visible()
         page.get_by_role("link", name="1.0.0").first.click()
         page.wait_for_url("**/registry/models/team/fraud/1.0.0")
         cookies = {c["name"]: c for c in context.cookies()}

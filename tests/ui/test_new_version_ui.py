@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serverkit import Served
 from uikit import sign_in
 
@@ -39,13 +40,13 @@ def test_create_and_publish_a_version_with_files_params_metrics_and_a_log(
         [_file("model.pkl", b"weights"), _file("config.json", b"{}")]
     )
     page.get_by_label("Subfolder (optional)").fill("model/")
-    assert page.get_by_text("model/config.json").is_visible()  # the paths, shown as chosen
+    expect(page.get_by_text("model/config.json")).to_be_visible()  # the paths, shown as chosen
     page.get_by_label("Parameters (optional)").fill("learning_rate = 0.01\n\nepochs=10\n")
     page.get_by_label("Metrics (optional)").fill("accuracy 0.93\nloss 0.5 1\nloss 0.25 2")
     page.get_by_label("Log (optional)").fill("epoch 1\nepoch 2")
     page.get_by_role("button", name="Create & publish").click()
 
-    assert page.get_by_role("heading", name="fraud 1.0.0").is_visible()
+    expect(page.get_by_role("heading", name="fraud 1.0.0")).to_be_visible()
     assert "created and published with 3 files" in page.get_by_role("status").inner_text()
     registry = served.registry
     version = registry.get_version("fraud", "1.0.0")
@@ -97,7 +98,7 @@ def test_a_bad_version_and_a_bad_param_line_come_back_and_store_nothing(
     served.registry.create_model("fraud")
     sign_in(bare, served, "ana")
     bare.goto("/models/fraud:new-version")
-    assert bare.get_by_text("1.0.0 (first version)").is_visible()  # text, not a button
+    expect(bare.get_by_text("1.0.0 (first version)")).to_be_visible()  # text, not a button
     assert bare.get_by_role("button", name="Use 1.0.0 (first version)").count() == 0
     bare.get_by_label("Version", exact=True).fill("1.0")
     bare.get_by_label("Description (optional)").fill("kept")
@@ -164,7 +165,7 @@ def test_a_guest_is_not_offered_the_form_and_a_forged_post_is_refused(
     page.goto("/models/fraud")
     assert page.get_by_role("link", name="New version").count() == 0
     page.goto("/models/fraud:new-version")
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     assert "reporter or up" in page.get_by_role("alert").inner_text()
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
     answer = page.request.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
 from serverkit import Served
 from uikit import sign_in
 
@@ -17,7 +18,7 @@ def test_the_mlflow_run_link_opens_the_version_page(page: Any, served: Served) -
     sign_in(page, served, "gil")
     page.goto(f"/#/experiments/0/runs/{run_id_for('team/fraud', '1.2.0')}")
     page.wait_for_url("**/models/team/fraud/1.2.0")
-    assert page.get_by_role("heading", name="team/fraud 1.2.0", level=1).is_visible()
+    expect(page.get_by_role("heading", name="team/fraud 1.2.0", level=1)).to_be_visible()
 
 
 def test_a_link_to_an_unknown_run_says_so(page: Any, served: Served) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serverkit import Served, open_backend, serve
 
 from registry_core import NotFound, Registry, RunStatus, VersionState
@@ -105,11 +106,11 @@ def test_the_navigation_leads_to_the_experiments_and_a_table_of_runs(
     sign_in(page, served, "gil")
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Experiments").click()
-    assert page.get_by_role("heading", name="Experiments", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Experiments", level=1)).to_be_visible()
     listed = page.get_by_role("table", name="Experiments, oldest first")
-    assert listed.get_by_role("link", name="Default").is_visible()
+    expect(listed.get_by_role("link", name="Default")).to_be_visible()
     listed.get_by_role("link", name="baseline sweep").click()
-    assert page.get_by_role("heading", name="baseline sweep", level=1).is_visible()
+    expect(page.get_by_role("heading", name="baseline sweep", level=1)).to_be_visible()
     table = page.get_by_role("table", name="Runs of baseline sweep, newest first")
     headers = [h.inner_text() for h in table.get_by_role("columnheader").all()]
     assert headers == [
@@ -132,9 +133,9 @@ def test_the_navigation_leads_to_the_experiments_and_a_table_of_runs(
          "0.2", "team/baseline 1.0.0"],
     ]  # fmt: skip
     table.get_by_role("link", name="team/baseline 1.0.0").click()
-    assert page.get_by_role("heading", name="team/baseline 1.0.0", level=1).is_visible()
+    expect(page.get_by_role("heading", name="team/baseline 1.0.0", level=1)).to_be_visible()
     page.get_by_role("link", name=f"run {baseline['alpha']}").click()  # "Promoted from"
-    assert page.get_by_role("heading", name="Run alpha", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Run alpha", level=1)).to_be_visible()
 
 
 def test_the_runs_table_pages_newest_first(
@@ -165,14 +166,14 @@ def test_the_run_page_shows_details_parameters_metrics_and_files(
 ) -> None:
     sign_in(page, served, "gil")
     page.goto(f"/runs/{baseline['beta']}")
-    assert page.get_by_role("heading", name="Run beta", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Run beta", level=1)).to_be_visible()
     main = page.get_by_role("main").inner_text()
     assert baseline["beta"] in main and "finished" in main and "after 42 min 0 s" in main
     assert page.get_by_role("main").get_by_role("link", name="baseline sweep").count() == 2
 
     files = page.get_by_role("region", name="Artifacts")
     for path in ("model/weights.bin", "model/config.json", "notes.txt"):
-        assert files.get_by_role("link", name=f"Download {path}").is_visible()
+        expect(files.get_by_role("link", name=f"Download {path}")).to_be_visible()
     with page.expect_download() as caught:
         files.get_by_role("link", name="Download model/weights.bin").click()
     assert caught.value.suggested_filename == "weights.bin"
@@ -180,10 +181,10 @@ def test_the_run_page_shows_details_parameters_metrics_and_files(
 
     tabs = page.get_by_role("navigation", name="Run sections")
     tabs.get_by_role("link", name="Parameters").click()
-    assert page.get_by_role("row", name="lr 0.2").is_visible()
-    assert page.get_by_role("row", name="seed 1").is_visible()
+    expect(page.get_by_role("row", name="lr 0.2")).to_be_visible()
+    expect(page.get_by_role("row", name="seed 1")).to_be_visible()
     tabs.get_by_role("link", name="Tags").click()
-    assert page.get_by_role("row", name="team risk").is_visible()
+    expect(page.get_by_role("row", name="team risk")).to_be_visible()
     tabs.get_by_role("link", name="Metrics").click()
     loss = page.get_by_role("img", name="Plot of loss over steps")
     assert len((loss.locator("polyline").get_attribute("points") or "").split()) == 5
@@ -220,18 +221,18 @@ def test_promote_a_run_through_the_form(page: Any, served: Served) -> None:
     page.get_by_label("Folder (optional)").fill("model")
     page.get_by_label("Description (optional)").fill("the best of the sweep")
     page.get_by_role("button", name="Promote to model version").click()
-    assert page.get_by_role("heading", name="team/promoted 1.0.0", level=1).is_visible()
+    expect(page.get_by_role("heading", name="team/promoted 1.0.0", level=1)).to_be_visible()
     notice = page.get_by_role("status").inner_text()
     assert "Run candidate promoted to version 1.0.0 of team/promoted." in notice
     assert page.locator(".badges .state").inner_text() == "ready"
-    assert page.get_by_role("link", name="Download weights.bin").is_visible()
+    expect(page.get_by_role("link", name="Download weights.bin")).to_be_visible()
     assert page.get_by_role("link", name="Download logs/train.log").count() == 0
     entity = reg.get_version("team/promoted", "1.0.0")
     assert entity.state is VersionState.READY and entity.description == "the best of the sweep"
     assert [a.path.value for a in entity.artifacts] == ["weights.bin"]
 
     page.goto(f"/runs/{run_id}")  # promoted: the form and the delete link are gone
-    assert page.get_by_role("link", name="team/promoted 1.0.0").is_visible()
+    expect(page.get_by_role("link", name="team/promoted 1.0.0")).to_be_visible()
     assert page.get_by_role("button", name="Promote to model version").count() == 0
     assert page.get_by_role("link", name="Delete run", exact=True).count() == 0
 
@@ -265,14 +266,14 @@ def test_delete_a_run_after_a_confirmation(page: Any, served: Served) -> None:
     sign_in(page, served, "rob")
     page.goto(f"/runs/{doomed}")
     page.get_by_role("link", name="Delete run", exact=True).click()
-    assert page.get_by_role("heading", name="Delete run doomed?").is_visible()
+    expect(page.get_by_role("heading", name="Delete run doomed?")).to_be_visible()
     listed = page.get_by_role("main").get_by_role("listitem").all_inner_texts()
     assert listed == ["logs/train.log (3 Bytes)", "model/weights.bin (64 Bytes)"]
     page.get_by_role("button", name="Delete run", exact=True).click()
     page.wait_for_url(f"**/experiments/{experiment_id}")
     assert "Run doomed deleted." in page.get_by_role("status").inner_text()
     assert page.get_by_role("link", name="doomed").count() == 0
-    assert page.get_by_role("link", name="kept").is_visible()
+    expect(page.get_by_role("link", name="kept")).to_be_visible()
     with pytest.raises(NotFound):
         reg.get_run(doomed)
     assert reg.get_run(kept).status is RunStatus.RUNNING

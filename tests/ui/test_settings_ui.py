@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+from playwright.sync_api import expect
 from serverkit import Served
 from uikit import sign_in
 
@@ -32,14 +33,14 @@ def test_visibility_and_the_enabled_flag_take_effect(page: Any, other: Any, serv
     page.get_by_role("banner").get_by_role("link", name="Settings").click()
     assert page.get_by_label("Private").is_checked()
     other.goto("/")
-    assert other.get_by_role("heading", name="Not allowed").is_visible()
+    expect(other.get_by_role("heading", name="Not allowed")).to_be_visible()
 
     page.get_by_label("Public").check()
     page.get_by_role("button", name="Save settings").click()
     assert "the registry is enabled and public" in page.get_by_role("status").inner_text()
     assert served.registry.get_settings().visibility is Visibility.PUBLIC
     other.reload()  # anyone may read a public registry
-    assert other.get_by_role("link", name="fraud").is_visible()
+    expect(other.get_by_role("link", name="fraud")).to_be_visible()
 
     page.get_by_label("Registry enabled").uncheck()
     page.get_by_role("button", name="Save settings").click()
@@ -57,7 +58,7 @@ def test_visibility_and_the_enabled_flag_take_effect(page: Any, other: Any, serv
     settings = served.registry.get_settings()
     assert settings.enabled is True and settings.visibility is Visibility.PRIVATE
     page.goto("/models/fraud")
-    assert page.get_by_role("heading", name="fraud", level=1).is_visible()
+    expect(page.get_by_role("heading", name="fraud", level=1)).to_be_visible()
 
 
 def test_add_a_member_change_the_role_and_remove_them(page: Any, served: Served) -> None:
@@ -103,7 +104,7 @@ def test_a_new_token_is_shown_once_signs_in_and_is_revoked(
     assert "rob" in row.inner_text() and secret not in row.inner_text()
 
     sign_in(other, attrs.evolve(served, tokens={"rob": secret}), "rob")
-    assert other.get_by_role("heading", name="Models").is_visible()
+    expect(other.get_by_role("heading", name="Models")).to_be_visible()
 
     page.goto("/settings")
     assert page.get_by_label("New token for rob").count() == 0  # shown once
@@ -113,7 +114,7 @@ def test_a_new_token_is_shown_once_signs_in_and_is_revoked(
     assert [t.description for t in served.registry.list_tokens("rob")] == ["rob's test token"]
 
     other.reload()  # the revoked token signs nobody in
-    assert other.get_by_role("heading", name="Not allowed").is_visible()
+    expect(other.get_by_role("heading", name="Not allowed")).to_be_visible()
     other.goto("/sign-in")
     other.get_by_label("Token").fill(secret)
     other.get_by_role("button", name="Sign in").click()
@@ -156,4 +157,4 @@ def test_a_non_member_of_a_private_registry_is_not_shown_the_settings(
     sign_in(page, served, "eve")
     assert page.get_by_role("banner").get_by_role("link", name="Settings").count() == 0
     page.goto("/settings")
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from serverkit import Served, ServerThread
 
 from registry_core import CIJob, Metric, NotFound, Registry, VersionState
@@ -80,7 +81,7 @@ def test_the_header_shows_state_package_aliases_and_ci_links(page: Any, served: 
     tabs.get_by_role("link", name="Metrics").click()
     assert tabs.get_by_role("link", name="Metrics").get_attribute("aria-current") == "page"
     assert tabs.get_by_role("link", name="Artifacts").get_attribute("aria-current") is None
-    assert page.get_by_role("heading", name="Metrics", level=2).is_visible()
+    expect(page.get_by_role("heading", name="Metrics", level=2)).to_be_visible()
 
 
 # -- uploading --------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def test_the_upload_form_works_without_javascript(
         )
         page.get_by_role("button", name="Upload").click()
         assert "Uploaded" in page.get_by_role("status").inner_text()
-        assert page.get_by_role("link", name="Download weights/v2/w.bin").is_visible()
+        expect(page.get_by_role("link", name="Download weights/v2/w.bin")).to_be_visible()
         page.get_by_label("Files", exact=True).set_input_files(
             [{"name": "n.txt", "mimeType": "text/plain", "buffer": b"again"}]
         )
@@ -289,7 +290,7 @@ def test_metrics_are_plotted_and_listed(page: Any, served: Served) -> None:
     sign_in(page, served, "gil")
     page.goto(URL + "?tab=metrics")
     loss = page.get_by_role("img", name="Plot of loss over steps")
-    assert loss.is_visible()
+    expect(loss).to_be_visible()
     line = loss.locator("polyline").get_attribute("points") or ""
     assert len(line.split()) == 4  # the NaN is left out of the line
     assert "-0.25" in loss.inner_html() and "step 4" in loss.inner_html()
@@ -309,7 +310,7 @@ def test_parameters_tags_and_the_log(page: Any, served: Served) -> None:
     page.get_by_label("Key").fill("lr")
     page.get_by_label("Value").fill("0.01")
     page.get_by_role("button", name="Add parameter").click()
-    assert page.get_by_role("row", name="lr 0.01").is_visible()
+    expect(page.get_by_role("row", name="lr 0.01")).to_be_visible()
     page.get_by_label("Key").fill("lr")
     page.get_by_label("Value").fill("0.02")
     page.get_by_role("button", name="Add parameter").click()
@@ -320,7 +321,7 @@ def test_parameters_tags_and_the_log(page: Any, served: Served) -> None:
     page.get_by_label("Key").fill("owner")
     page.get_by_label("Value").fill("risk team")
     page.get_by_role("button", name="Set tag").click()
-    assert page.get_by_role("row", name="owner risk team").is_visible()
+    expect(page.get_by_role("row", name="owner risk team")).to_be_visible()
     assert served.registry.get_version("team/fraud", "1.0.0").tags == {"owner": "risk team"}
     page.get_by_role("button", name="Delete tag owner").click()
     assert served.registry.get_version("team/fraud", "1.0.0").tags == {}
