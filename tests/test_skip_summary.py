@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 CONFTEST = Path(__file__).with_name("conftest.py")
+NEEDS = Path(__file__).with_name("needs.py")  # conftest.py imports it
 TIMES = "\N{MULTIPLICATION SIGN}"
 
 SUITE = """
@@ -46,6 +47,7 @@ pytest.skip("this whole module is off", allow_module_level=True)
 def suite(pytester: pytest.Pytester, pytestconfig: pytest.Config) -> pytest.Pytester:
     pytester.makeini("[pytest]\naddopts = " + " ".join(pytestconfig.getini("addopts")))
     pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
+    pytester.makepyfile(needs=NEEDS.read_text(encoding="utf-8"))
     pytester.makepyfile(test_suite=SUITE, test_off=OFF)
     return pytester
 
@@ -84,6 +86,7 @@ def test_asking_for_the_list_shows_pytests_own_and_no_summary(
 
 def test_no_skips_no_section(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
+    pytester.makepyfile(needs=NEEDS.read_text(encoding="utf-8"))
     pytester.makepyfile("def test_runs():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-rfExX")
     result.assert_outcomes(passed=1)

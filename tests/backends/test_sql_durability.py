@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sql_support import fresh_repository, new_database
 
+from needs import need
 from registry_backends.sql import open_sql
 from registry_backends.sql._engine import make_engine, parse_url
 from registry_core import Registry
@@ -87,7 +88,7 @@ def _syncs(url: str, commits: int) -> int:
     """fsync and fdatasync calls of a process while it makes ``commits`` versions."""
     strace = shutil.which("strace")
     if strace is None:
-        pytest.skip("strace is not installed (apt-get install strace)")
+        need("strace", "apt-get install strace; .ci/run installs it")
     tracing = [strace, "-f", "-e", "trace=fsync,fdatasync,write", "-e", "signal=none", "-qq"]
     run = subprocess.run(
         [*tracing, sys.executable, "-c", _COMMITS, url, str(commits)],

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import pytest
 import uvicorn
 
+from needs import need
 from registry_backends import open_registry
 from registry_core import BackendNotInstalled, InvalidInput, Registry
 from registry_server import create_app
@@ -31,7 +31,7 @@ def open_backend(kind: str, root: Path) -> Registry:
     try:
         return open_registry(f"sqlite:///{root / 'registry.db'}")
     except (InvalidInput, BackendNotInstalled, ImportError) as error:
-        pytest.skip(f"the SQLite backend is not available yet: {error}")
+        need("the SQLite backend", f"pip install -e '.[sql,test]'; opening it said: {error}")
 
 
 @attrs.frozen

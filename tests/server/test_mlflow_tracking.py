@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from serverkit import open_backend
 
+from needs import need
 from registry_backends import open_registry
 from registry_core import Registry
 
@@ -40,8 +41,8 @@ def registry(backend: str, tmp_path: Path) -> Iterator[Registry]:
     if backend != "postgresql":
         yield open_backend(backend, tmp_path)
         return
-    if os.environ.get("CI") and not os.environ.get(ENV["postgresql"]):
-        pytest.fail(f"CI is set but {ENV['postgresql']} is not: these tests need PostgreSQL")
+    if not os.environ.get(ENV["postgresql"]):
+        need(f"${ENV['postgresql']}", "these tests need PostgreSQL; .ci/run sets it")
     url, drop = new_database("postgresql")
     try:
         yield open_registry(url)

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))
 
 from servers import S3_CREDENTIALS, free_port, require, start_moto
 
+from needs import need
+
 require("moto", "boto3", "s3fs", "sqlalchemy", "psycopg", "mlflow", extra="s3,postgres,server")
 
 import mlflow  # noqa: E402
@@ -60,8 +62,8 @@ class Cluster:
 
 
 def _postgres_url() -> tuple[str, Callable[[], None]]:
-    if os.environ.get("CI") and not os.environ.get(ENV["postgresql"]):
-        pytest.fail(f"CI is set but {ENV['postgresql']} is not: these tests need PostgreSQL")
+    if not os.environ.get(ENV["postgresql"]):
+        need(f"${ENV['postgresql']}", "these tests need PostgreSQL; .ci/run sets it")
     return new_database("postgresql")
 
 

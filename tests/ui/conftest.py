@@ -15,7 +15,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,16 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
 from serverkit import PREFIX, Served, ServerThread, open_backend
 
+from needs import need
 from registry_core import Registry
 from registry_server import create_app
 
 CHROMIUM = os.environ.get("MODELREG_TEST_CHROMIUM") or shutil.which("chromium") or ""
 
 
-def _need(what: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing, and CI must run the browser tests")
-    pytest.skip(f"{what} is missing (apt-get install chromium; pip install playwright)")
+def _need(what: str) -> NoReturn:
+    need(what, "apt-get install chromium; pip install playwright")
 
 
 @pytest.fixture(scope="session")
