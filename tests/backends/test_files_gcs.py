@@ -44,7 +44,7 @@ from registry_core.errors import (  # noqa: E402
     InvalidInput,
 )
 from registry_core.protocol import Repository  # noqa: E402
-from registry_core.testing import ConformanceTests, rebind  # noqa: E402
+from registry_core.testing import ConformanceTests  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -76,14 +76,12 @@ class TestGCSFiles(ObjectStoreConformance):
     def _server(self, gcs: str) -> None:
         self.endpoint = gcs
 
-    test_delete_with_a_stale_etag_conflicts = rebind(
-        ConformanceTests.test_delete_with_a_stale_etag_conflicts,
-        pytest.mark.xfail(
-            reason="fake-gcs-server 1.54 does not enforce ifGenerationMatch on DELETE "
-            "(real GCS does; the conditional delete is tested against moto's S3)",
-            strict=False,
-        ),
-    )
+    def test_delete_with_a_stale_etag_conflicts(self, checked: Proxy) -> None:
+        """The suite's test, on a repository opened through the proxy that enforces
+        ``ifGenerationMatch`` on DELETE (fake-gcs-server 1.54 ignores it; GCS does not)."""
+        repo = open_gcs(_fresh_url(), **_options(checked.url))
+        ConformanceTests.test_delete_with_a_stale_etag_conflicts(self, repo)
+        assert checked.refused, "the stale delete never reached the proxy's check"
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -102,6 +100,13 @@ def files(gcs: str, url: str) -> FilesRepository:
 @pytest.fixture
 def proxy(gcs: str) -> Iterator[Proxy]:
     with Proxy(gcs) as running:
+        yield running
+
+
+@pytest.fixture
+def checked(gcs: str) -> Iterator[Proxy]:
+    """A proxy that answers a DELETE with a stale ``ifGenerationMatch`` with 412, as GCS."""
+    with Proxy(gcs, gcs_delete_preconditions=True) as running:
         yield running
 
 
@@ -246,6 +251,60 @@ def test_a_create_whose_answer_was_lost_is_not_reported_as_existing(
     assert doc is not None and doc.data == {"v": 1} and doc.etag == etag
     with pytest.raises(AlreadyExists):
         repo.put_if_absent(("models", "m"), {"v": 2})
+
+
+def _conditional_deletes(proxy: Proxy) -> list[tuple[str, list[str], int]]:
+    """(object path, its ifGenerationMatch values, status answered) of each DELETE that
+    has one (deleting a document also deletes its index markers, unconditionally)."""
+    return [
+        (seen.path, seen.query["ifGenerationMatch"], seen.status)
+        for seen in proxy.seen
+        if seen.method == "DELETE" and "ifGenerationMatch" in seen.query
+    ]
+
+
+def test_a_conditional_delete_sends_the_etags_generation_and_a_412_is_a_conflict(
+    gcs: str, url: str, checked: Proxy
+) -> None:
+    repo = open_gcs(url, **_options(checked.url))
+    stale = repo.put_if_absent(("models", "m"), {"v": 1})
+    fresh = repo.compare_and_swap(("models", "m"), {"v": 2}, stale)
+    assert stale != fresh
+    checked.reset()
+    with pytest.raises(Conflict):
+        repo.delete(("models", "m"), etag=stale)
+    ((path, generation, status),) = _conditional_deletes(checked)
+    assert (generation, status) == ([stale], 412)
+    assert checked.refused == [path]
+    doc = repo.get(("models", "m"))
+    assert doc is not None and doc.data == {"v": 2} and doc.etag == fresh
+
+    checked.reset()
+    repo.delete(("models", "m"), etag=fresh)
+    ((again, generation, status),) = _conditional_deletes(checked)
+    assert (again, generation) == (path, [fresh]) and status in (200, 204)
+    assert checked.refused == []
+    assert repo.get(("models", "m")) is None
+
+
+def test_the_proxy_checks_the_generation_the_server_holds_now(
+    gcs: str, url: str, checked: Proxy
+) -> None:
+    """Not a 412 for every conditional DELETE: the proxy compares with the object's
+    generation as the server reports it, also after a write that bypassed the proxy."""
+    repo = open_gcs(url, **_options(checked.url))
+    direct = open_gcs(url, **_options(gcs))
+    first = repo.put_if_absent(("models", "m"), {"v": 1})
+    second = direct.compare_and_swap(("models", "m"), {"v": 2}, first)
+    with pytest.raises(Conflict):
+        repo.delete(("models", "m"), etag=first)
+    repo.delete(("models", "m"), etag=second)
+    assert direct.get(("models", "m")) is None
+    checked.reset()
+    repo.delete(("models", "m"))  # unconditional: forwarded unchecked, gone is fine
+    assert {seen.status for seen in checked.seen if seen.method == "DELETE"} == {404}
+    assert _conditional_deletes(checked) == []
+    assert checked.refused == []
 
 
 def test_transient_errors_are_retried(gcs: str, url: str) -> None:
