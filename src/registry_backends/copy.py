@@ -269,20 +269,23 @@ class _Copy:
                 label = f"run {data['id']}"
                 package = f".modelreg/runs/{data['experiment_id']}/{data['id']}"
                 metrics = ("run_metrics", *key[1:])
-            why = _in_flight(data, self.now)
-            if why is not None:
-                self.skipped.append(f"{label} ({why})")
+            if self.in_flight(label, data):
                 continue
             found.append(_Member(label, key, data, metrics, package, versions))
         return tuple(found)
+
+    def in_flight(self, label: str, data: Mapping[str, Any]) -> bool:
+        """Whether the document is mid-change (then it is recorded as skipped)."""
+        why = _in_flight(data, self.now)
+        if why is not None:
+            self.skipped.append(f"{label} ({why})")
+        return why is not None
 
     def models(self, prefix: str | None) -> Iterator[_Group]:
         starts = prefix.lower() if prefix else None
         for segment, data in list(_docs(self.source, ("models",), starts)):
             label = f"model {data['name']}"
-            why = _in_flight(data, self.now)
-            if why is not None:
-                self.skipped.append(f"{label} ({why})")
+            if self.in_flight(label, data):
                 continue
             members = self.members(("versions", segment), versions=True)
             yield _Group(label, ((("models", segment), data),), members)
@@ -293,9 +296,7 @@ class _Copy:
             claims.setdefault(str(data.get("id")), []).append((("experiment_names", segment), data))
         for segment, data in list(_docs(self.source, ("experiments",))):
             label = f"experiment {data['name']!r} ({segment})"
-            why = _in_flight(data, self.now)
-            if why is not None:
-                self.skipped.append(f"{label} ({why})")
+            if self.in_flight(label, data):
                 continue
             members = self.members(("runs", segment), versions=False)
             heads = (*claims.get(segment, ()), (("experiments", segment), data))
