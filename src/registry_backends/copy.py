@@ -33,7 +33,9 @@ Rules:
 * Only blobs a manifest names are copied, streamed in 1 MiB chunks, and their size and
   SHA-256 are checked against the manifest before the writer commits; a mismatch aborts
   the writer and raises `IntegrityError`. A blob already in the destination is kept if
-  its size and hash match.
+  its size and hash match. ``workers`` blobs of a model (experiment) move at once, each
+  in its own thread; a member's document waits for its own blobs only. On a failure the
+  blobs not started are dropped and the running ones end before `copy` raises.
 * Never overwrite: a document already there with equal data is "unchanged"; with other
   data it is a conflict, and nothing more of that model (experiment) is copied. Every
   document of a model is compared before the first write, so a conflict leaves the
@@ -48,7 +50,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -60,6 +64,7 @@ from registry_core.errors import (
     AlreadyExists,
     Conflict,
     IntegrityError,
+    InvalidInput,
     NotFound,
     PermissionDenied,
 )
@@ -77,7 +82,8 @@ Where = Repository | Registry | str
 
 @attrs.frozen
 class CopyProgress:
-    """How far a copy is: versions finished of those found, and blob bytes written."""
+    """How far a copy is: versions finished of those found, and blob bytes written
+    (counted as they stream, so a large blob moves the figure while it is copied)."""
 
     versions_done: int
     versions_total: int
@@ -99,15 +105,16 @@ class CopyReport:
 
     @property
     def changed_nothing(self) -> bool:
-        """Whether the destination was (or would be) left as it was."""
+        """Whether the destination was (or, in a dry run, would be) left as it was."""
         return not self.copied and not self.blobs_copied
 
     def __str__(self) -> str:
         verb = "would copy" if self.dry_run else "copied"
+        files = "1 file" if self.blobs_copied == 1 else f"{self.blobs_copied} files"
         lines = [
             f"{verb} {len(self.copied)}, unchanged {len(self.unchanged)}, skipped "
-            f"{len(self.skipped)}, conflicts {len(self.conflicts)}; {self.blobs_copied} "
-            f"blobs, {self.bytes_copied} bytes"
+            f"{len(self.skipped)}, conflicts {len(self.conflicts)}; {files}, "
+            f"{self.bytes_copied} bytes"
         ]
         if self.changed_nothing and not self.conflicts:
             lines.append("nothing to copy: the destination already holds everything")
@@ -153,15 +160,38 @@ def copy(
     tokens: bool = False,
     dry_run: bool = False,
     progress: Callable[[CopyProgress], None] | None = None,
+    workers: int = 4,
 ) -> CopyReport:
     """Copy every model, version, experiment and run (and the settings; the tokens with
     ``tokens``) from ``src`` into ``dst``: repositories, registries or registry URLs.
 
     ``models`` keeps only models whose name starts with it (case-insensitively) and then
     copies neither settings, tokens nor experiments. ``dry_run`` writes nothing and
-    reports what would be copied. Safe to run again after a crash or a conflict.
+    reports what would be copied. ``workers`` blobs are copied at once. Safe to run again
+    after a crash or a conflict.
     """
-    run = _Copy(_open(src, tokens, False), _open(dst, tokens, True), dry_run, progress)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise InvalidInput(f"workers must be a whole number from 1 to 64, not {workers!r}")
+    source, target = _open(src, tokens, False), _open(dst, tokens, True)
+    with ThreadPoolExecutor(workers, thread_name_prefix="modelreg-copy") as pool:
+        run = _Copy(source, target, dry_run, progress, pool)
+        try:
+            _run(run, models, tokens)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return CopyReport(
+        tuple(run.copied),
+        tuple(run.unchanged),
+        tuple(run.skipped),
+        tuple(run.conflicts),
+        run.byte_count,
+        run.blobs,
+        dry_run,
+    )
+
+
+def _run(run: _Copy, models: str | None, tokens: bool) -> None:
     groups: list[_Group] = []
     if models is None:
         run.flat(("settings",), "settings")
@@ -173,15 +203,6 @@ def copy(
     run.total = sum(m.is_version for g in groups for m in g.members)
     for group in groups:
         run.group(group)
-    return CopyReport(
-        tuple(run.copied),
-        tuple(run.unchanged),
-        tuple(run.skipped),
-        tuple(run.conflicts),
-        run.bytes,
-        run.blobs,
-        dry_run,
-    )
 
 
 def _open(where: Where, tokens: bool, destination: bool) -> Repository:
@@ -242,19 +263,29 @@ class _Copy:
     target: Repository
     dry_run: bool
     progress: Callable[[CopyProgress], None] | None
+    pool: ThreadPoolExecutor
     now: dt.datetime = attrs.Factory(lambda: dt.datetime.now(dt.timezone.utc))
     copied: list[str] = attrs.Factory(list)
     unchanged: list[str] = attrs.Factory(list)
     skipped: list[str] = attrs.Factory(list)
     conflicts: list[str] = attrs.Factory(list)
-    bytes: int = 0
+    byte_count: int = 0
     blobs: int = 0
+    streamed: int = 0
     done: int = 0
     total: int = 0
+    lock: threading.Lock = attrs.Factory(threading.Lock)
 
     def report(self) -> None:
         if self.progress is not None:
-            self.progress(CopyProgress(self.done, self.total, self.bytes))
+            with self.lock:
+                self.progress(CopyProgress(self.done, self.total, self.streamed))
+
+    def moved(self, chunk: bytes) -> None:
+        """Count a chunk written to the destination (from any worker)."""
+        with self.lock:
+            self.streamed += len(chunk)
+        self.report()
 
     # -- reading the source --------------------------------------------------------------
 
@@ -344,8 +375,9 @@ class _Copy:
         try:
             heads = [(key, data) for key, data in group.heads if self.missing(key, data)]
             plans = [(m, *self.plan(m)) for m in group.members]
-            for member, write_doc, batches in plans:
-                wrote = self.member(member, write_doc, batches, recheck=bool(heads))
+            moving = [self.start(m, write_doc, recheck=bool(heads)) for m, write_doc, _ in plans]
+            for (member, write_doc, batches), blobs in zip(plans, moving, strict=True):
+                wrote = self.finish(member, write_doc, batches, blobs)
                 (self.copied if wrote else self.unchanged).append(member.label)
                 self.done += member.is_version
                 self.report()
@@ -368,10 +400,8 @@ class _Copy:
         ]
         return self.missing(member.key, member.data), batches
 
-    def member(
-        self, member: _Member, write_doc: bool, batches: list[tuple[Key, Any]], *, recheck: bool
-    ) -> bool:
-        """Write what the member misses; whether anything was (would be) written.
+    def start(self, member: _Member, write_doc: bool, *, recheck: bool) -> list[Future[bool]]:
+        """Hand the member's blobs to the workers; each future tells whether it copied.
 
         The blobs of a member whose document is already there are checked again only while
         its model (experiment) document is missing: fsck counts only blobs under listed
@@ -379,21 +409,34 @@ class _Copy:
         Once the model is there a second run reads no blob."""
         artifacts = member.data.get("artifacts", ()) if write_doc or recheck else ()
         if self.dry_run:
-            self.bytes += sum(int(a["size"]) for a in artifacts) if write_doc else 0
+            if write_doc:
+                self.byte_count += sum(int(a["size"]) for a in artifacts)
+                self.blobs += len(artifacts)
+            return []
+        return [
+            self.pool.submit(
+                self.blob, f"{member.package}/{a['path']}", int(a["size"]), a["sha256"]
+            )
+            for a in artifacts
+        ]
+
+    def finish(
+        self,
+        member: _Member,
+        write_doc: bool,
+        batches: list[tuple[Key, Any]],
+        blobs: list[Future[bool]],
+    ) -> bool:
+        """Wait for the member's blobs, then write its metric batches and its document;
+        whether anything was (would be) written."""
+        copied = [future.result() for future in blobs]
+        if self.dry_run:
             return write_doc or bool(batches)
-        wrote = write_doc or bool(batches)
-        for artifact in artifacts:
-            name = f"{member.package}/{artifact['path']}"
-            if self.blob(name, int(artifact["size"]), artifact["sha256"]):
-                self.bytes += int(artifact["size"])
-                self.blobs += 1
-                wrote = True
-                self.report()
         for key, data in batches:
             self.put(key, data)
         if write_doc:
             self.put(member.key, member.data)
-        return wrote
+        return write_doc or bool(batches) or any(copied)
 
     def blob(self, name: str, size: int, sha256: str) -> bool:
         """Stream the blob unless the destination holds it already with this size and
@@ -405,10 +448,15 @@ class _Copy:
         except NotFound:
             pass
         writer = self.target.open_blob_writer(name)
+
+        def write(chunk: bytes) -> None:
+            writer.write(chunk)
+            self.moved(chunk)
+
         try:
             try:
                 with self.source.open_blob(name) as stream:
-                    got = _digest(stream, writer.write)
+                    got = _digest(stream, write)
             except NotFound as error:
                 raise IntegrityError(
                     f"blob '{name}' is in a manifest but not in the source"
@@ -422,6 +470,9 @@ class _Copy:
         except BaseException:
             writer.abort()
             raise
+        with self.lock:
+            self.byte_count += size
+            self.blobs += 1
         return True
 
 

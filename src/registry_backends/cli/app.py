@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from registry_backends.cli import (
     commands_admin,
     commands_artifacts,
+    commands_copy,
     commands_db,
     commands_models,
     commands_runs,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_admin.register(subparsers)
     commands_tokens.register(subparsers)
     commands_db.register(subparsers)
+    commands_copy.register(subparsers)
     commands_serve.register(subparsers)
     return parser
 
