@@ -28,6 +28,7 @@ from registry_core import (
     Version,
     VersionState,
 )
+from registry_core.version_tags import VERSION_TAGS, tagged_version
 from registry_core.versions import BumpPart
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 STATE_TAG = "modelreg.state"
-VERSION_TAGS = ("modelreg.version", "gitlab.version")
 BUMP_TAG = "modelreg.bump"
 ALIAS_TAG = "modelreg.alias"  # points an alias; see registry_server.alias_tag
 _BUMPS: dict[str, BumpPart] = {"major": "major", "minor": "minor", "patch": "patch"}
@@ -112,13 +112,11 @@ def planned_version(tags: Mapping[str, str]) -> tuple[str | None, BumpPart | Non
     ``modelreg.version`` or GitLab's ``gitlab.version`` name the version; otherwise
     ``modelreg.bump`` names the part to bump (GitLab's default is the next major).
     """
-    given = {tags[key] for key in VERSION_TAGS if key in tags}
-    if len(given) > 1:
-        raise InvalidInput(f"tags {' and '.join(VERSION_TAGS)} name different versions")
-    if given:
+    exact = tagged_version(tags)
+    if exact is not None:
         if BUMP_TAG in tags:
             raise InvalidInput(f"give a version tag or {BUMP_TAG}, not both")
-        return given.pop(), None
+        return exact, None
     bump = tags.get(BUMP_TAG, "major")
     if bump not in _BUMPS:
         raise InvalidInput(f"tag {BUMP_TAG} is {bump!r}; it must be one of {', '.join(_BUMPS)}")

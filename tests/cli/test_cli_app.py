@@ -51,7 +51,7 @@ TREE = {
     "db": "upgrade current",
 }
 #: Commands of one word.
-SINGLE = ["verify", "fsck", "serve", "copy"]
+SINGLE = ["verify", "fsck", "serve", "copy", "import-mlflow", "export", "import", "verify-package"]
 
 
 def test_the_command_tree() -> None:

@@ -19,7 +19,9 @@ from registry_backends.cli import (
     commands_artifacts,
     commands_copy,
     commands_db,
+    commands_mlflow,
     commands_models,
+    commands_package,
     commands_runs,
     commands_serve,
     commands_tokens,
@@ -79,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands_admin.register(subparsers)
     commands_tokens.register(subparsers)
     commands_db.register(subparsers)
+    commands_mlflow.register(subparsers)
     commands_copy.register(subparsers)
+    commands_package.register(subparsers)
     commands_serve.register(subparsers)
     return parser
 
