@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_backends._install import install_command
-from registry_core import BackendNotInstalled, Metric, NotFound
+from registry_core import BackendNotInstalled, InvalidVersion, Metric, NotFound, Version
 
 __all__ = ["MlflowSource", "mlflow_error"]
 
@@ -91,7 +91,7 @@ class MlflowSource:
             ):
                 versions.setdefault(found.name, []).append(found)
         return [
-            (m, sorted(versions.get(m.name, ()), key=lambda v: int(v.version)))
+            (m, sorted(versions.get(m.name, ()), key=lambda v: _order(v.version)))
             for m in sorted(models, key=lambda m: m.name)
         ]
 
@@ -124,3 +124,26 @@ class MlflowSource:
             artifact_uri=uri, dst_path=str(folder), tracking_uri=self.uri, registry_uri=self.uri
         )
         return Path(local)
+
+
+def numbered(number: str | int) -> Version:
+    """The SemVer an MLflow version number stands for: ``N.0.0`` for MLflow's integers;
+    a server that numbers its versions in SemVer already (GitLab, ``modelreg serve``)
+    keeps its own. `InvalidVersion` for anything else."""
+    text = str(number).strip()
+    if text.isdigit():
+        return Version.parse(f"{int(text)}.0.0")
+    try:
+        return Version.parse(text)
+    except InvalidVersion:
+        raise InvalidVersion(
+            f"MLflow version {text!r} is neither a whole number nor a SemVer version"
+        ) from None
+
+
+def _order(number: str) -> tuple[int, str]:
+    """Versions in their order; a number neither integer nor SemVer sorts last."""
+    try:
+        return 0, numbered(number).precedence_key
+    except InvalidVersion:
+        return 1, number

@@ -9,11 +9,12 @@ description and tags, its source run's params and full metric histories, and its
 
 Rules:
 
-* **Version numbers.** MLflow's version ``N`` becomes ``N.0.0``, unless one of the
-  version's tags ``modelreg.version``, ``gitlab.version`` or ``semver`` names a SemVer
-  (several may be set if they agree); that one wins. A tag that is not strict SemVer, or
-  tags that disagree, refuse that version: it is reported and skipped, never imported
-  under a number it did not ask for. Fix the tag in MLflow and import again.
+* **Version numbers.** MLflow's version ``N`` becomes ``N.0.0`` (a server that numbers
+  its versions in SemVer already, as GitLab's and ``modelreg serve`` do, keeps them),
+  unless one of the version's tags ``modelreg.version``, ``gitlab.version`` or ``semver``
+  names a SemVer (several may be set if they agree); that one wins. A tag that is not
+  strict SemVer, or tags that disagree, refuse that version: it is reported and skipped,
+  never imported under a number it did not ask for. Fix the tag in MLflow and import again.
 * **Provenance.** Each version gets the tags ``mlflow.version`` (``N``), ``mlflow.run_id``
   (if it has a run) and ``mlflow.stage`` (if its stage is not ``None``), besides its
   MLflow tags as they are.
@@ -48,7 +49,7 @@ from typing import Any
 
 import attrs
 
-from registry_backends._mlflow_source import MlflowSource, mlflow_error
+from registry_backends._mlflow_source import MlflowSource, mlflow_error, numbered
 from registry_backends._open import open_registry
 from registry_core import (
     InvalidInput,
@@ -149,11 +150,12 @@ class ImportReport:
 
 def semver_for(number: str | int, tags: Mapping[str, str]) -> Version:
     """The SemVer of MLflow version ``number``: a version tag's (`SEMVER_TAGS`), else
-    ``N.0.0``. `InvalidVersion` when a tag holds no strict SemVer; `InvalidInput` when
-    tags disagree."""
+    ``N.0.0`` (a number that is a SemVer already, as GitLab's and modelreg's servers
+    give, is kept). `InvalidVersion` when a tag holds no strict SemVer; `InvalidInput`
+    when tags disagree."""
     given = tagged_version(tags, SEMVER_TAGS)
     if given is None:
-        return Version.parse(f"{int(number)}.0.0")
+        return numbered(number)
     try:
         return Version.parse(given)
     except InvalidVersion as error:

@@ -17,7 +17,7 @@ import mlflow
 import mlflow.pyfunc as pyfunc
 
 from mlflow_source import pointed_at
-from registry_backends import import_mlflow
+from registry_backends import import_mlflow, open_registry
 from registry_core import Registry
 
 
@@ -60,3 +60,38 @@ def test_an_imported_pyfunc_model_loads_and_predicts(
     assert list(by_alias.predict([1.0, 2.0])) == [3.0, 6.0]
     by_major = pyfunc.load_model(f"models:/{name}/1")
     assert list(by_major.predict([4.0])) == [12.0]
+
+
+@pytest.mark.parametrize("backend", ["files"])
+def test_import_from_a_tracking_server_url(
+    registry: Registry, served: Any, mlflow_env: pytest.MonkeyPatch, name: str, tmp_path: Path
+) -> None:
+    """``--from http://...``: the source is an MLflow tracking server, here modelreg's own
+    (the stock client logs a run and registers a pyfunc model through it)."""
+    mlflow_env.setenv("MLFLOW_TRACKING_TOKEN", served.tokens["ana"])
+    mlflow_env.setenv("MLFLOW_TRACKING_URI", served.url)
+    mlflow_env.setenv("MLFLOW_REGISTRY_URI", served.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.set_experiment("served")
+        with mlflow.start_run():
+            mlflow.log_param("factor", "3")
+            for step in range(3):
+                mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+            pyfunc.log_model(
+                name="model",
+                python_model=Tripler(),
+                registered_model_name=name,
+                pip_requirements=["mlflow"],
+            )
+    source = registry.latest(name)
+    destination = open_registry(str(tmp_path / "imported"))
+    report = import_mlflow(served.url, destination)
+    assert not report.conflicts and not report.skipped, str(report)
+    got = destination.latest(name)
+    assert got.params == source.params
+    assert destination.get_metrics(name, got.version) == registry.get_metrics(name, source.version)
+    files = {a.path: a.sha256 for a in destination.list_artifacts(name, got.version)}
+    assert files == {a.path: a.sha256 for a in registry.list_artifacts(name, source.version)}
+    assert destination.verify(name, got.version).ok
+    assert import_mlflow(served.url, destination).changed_nothing
