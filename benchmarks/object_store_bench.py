@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends"))
+_TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(_TESTS / "backends"), str(_TESTS)]  # servers.py imports needs.py
 
 from servers import S3_CREDENTIALS, Proxy, start_fake_gcs, start_moto, version_objects
 

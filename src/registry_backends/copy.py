@@ -34,13 +34,16 @@ Rules:
   SHA-256 are checked against the manifest before the writer commits; a mismatch aborts
   the writer and raises `IntegrityError`. A blob already in the destination is kept if
   its size and hash match. ``workers`` blobs of a model (experiment) move at once, each
-  in its own thread; a member's document waits for its own blobs only. On a failure the
-  blobs not started are dropped and the running ones end before `copy` raises.
-* Never overwrite: a document already there with equal data is "unchanged"; with other
-  data it is a conflict, and nothing more of that model (experiment) is copied. Every
-  document of a model is compared before the first write, so a conflict leaves the
-  destination's model as it was. Metric batches are append-only: new ones of a version
-  already copied are added.
+  in its own thread, and beside them one of `LARGE` size or more, so memory stays flat; a
+  member's document waits for its own blobs only. On a failure the blobs not started
+  are dropped and the running ones end before `copy` raises.
+* Never overwrite: what the destination holds is read from its listings. A document
+  written there but left out of its listings by a crash is written again, which puts it
+  back (``put_if_absent``). A document already there with equal data is "unchanged";
+  with other data it is a conflict, and nothing more of that model (experiment) is
+  copied. Every document of a model is compared before the first write, so a conflict
+  leaves the destination's model as it was. Metric batches are append-only: new ones of
+  a version already copied are added.
 
 A `Registry` given as source needs ``read`` (and ``manage_members`` for tokens); one given
 as destination must be trusted (no actor) or its actor must be the destination's owner.
@@ -74,6 +77,10 @@ from registry_core.protocol import Key, Repository
 __all__ = ["CopyProgress", "CopyReport", "copy"]
 
 CHUNK = 2**20
+#: Blobs from this size on move one at a time, in one thread of their own: an object
+#: store's writer buffers a few parts of each (S3: up to 64 MiB), and each thread's
+#: allocator keeps what it once held, so large blobs in four threads would keep 256 MiB.
+LARGE = 8 * CHUNK
 _PAGE = 500
 _IN_FLIGHT = ("deleting", "creating", "renaming_to", "renaming_from")
 
@@ -173,13 +180,14 @@ def copy(
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise InvalidInput(f"workers must be a whole number from 1 to 64, not {workers!r}")
     source, target = _open(src, tokens, False), _open(dst, tokens, True)
-    with ThreadPoolExecutor(workers, thread_name_prefix="modelreg-copy") as pool:
-        run = _Copy(source, target, dry_run, progress, pool)
-        try:
-            _run(run, models, tokens)
-        except BaseException:
+    small = ThreadPoolExecutor(workers, thread_name_prefix="modelreg-copy")
+    large = ThreadPoolExecutor(1, thread_name_prefix="modelreg-copy-large")
+    run = _Copy(source, target, dry_run, progress, small, large)
+    try:
+        _run(run, models, tokens)
+    finally:  # on a failure, drop the blobs not started and wait for the running ones
+        for pool in (small, large):
             pool.shutdown(wait=True, cancel_futures=True)
-            raise
     return CopyReport(
         tuple(run.copied),
         tuple(run.unchanged),
@@ -263,7 +271,8 @@ class _Copy:
     target: Repository
     dry_run: bool
     progress: Callable[[CopyProgress], None] | None
-    pool: ThreadPoolExecutor
+    small: ThreadPoolExecutor
+    large: ThreadPoolExecutor
     now: dt.datetime = attrs.Factory(lambda: dt.datetime.now(dt.timezone.utc))
     copied: list[str] = attrs.Factory(list)
     unchanged: list[str] = attrs.Factory(list)
@@ -275,6 +284,7 @@ class _Copy:
     done: int = 0
     total: int = 0
     lock: threading.Lock = attrs.Factory(threading.Lock)
+    index: dict[Key, dict[str, Mapping[str, Any]]] = attrs.Factory(dict)
 
     def report(self) -> None:
         if self.progress is not None:
@@ -337,20 +347,39 @@ class _Copy:
 
     def missing(self, key: Key, data: Mapping[str, Any]) -> bool:
         """True when ``key`` must be written, False when it holds ``data`` already;
-        `_Clash` when it holds something else."""
-        there = self.target.get(key)
+        `_Clash` when it holds something else.
+
+        What is there is read from the destination's listing, not by key: on an object
+        store a crash can leave a document written but not yet in the listing's index,
+        and only writing it again (`put`) puts it back in the listings."""
+        if len(key) == 1:
+            doc = self.target.get(key)
+            there = None if doc is None else doc.data
+        else:
+            there = self.listed(key[:-1]).get(key[-1])
         if there is None:
             return True
-        if dict(there.data) != dict(data):
+        if dict(there) != dict(data):
             raise _Clash(f"{'/'.join(key)} differs in the destination")
         return False
 
+    def listed(self, prefix: Key) -> Mapping[str, Mapping[str, Any]]:
+        """The destination's documents under ``prefix``, listed once per copy (a group's
+        are forgotten when it is done)."""
+        found = self.index.get(prefix)
+        if found is None:
+            found = self.index[prefix] = dict(_docs(self.target, prefix))
+        return found
+
     def put(self, key: Key, data: Mapping[str, Any]) -> None:
-        """Create the document; one that appeared meanwhile must hold the same data."""
+        """Create the document. One that is there already must hold the same data (its
+        store puts it back in the listings if a crash had left it out)."""
         try:
             self.target.put_if_absent(key, data)
         except AlreadyExists:
-            self.missing(key, data)
+            there = self.target.get(key)
+            if there is not None and dict(there.data) != dict(data):
+                raise _Clash(f"{'/'.join(key)} differs in the destination") from None
 
     def flat(self, key: Key, label: str) -> None:
         """Copy one stand-alone document (settings, a token)."""
@@ -384,11 +413,19 @@ class _Copy:
             for key, data in heads if not self.dry_run else ():
                 self.put(key, data)
         except _Clash as clash:
+            self.forget(group)
             self.conflicts.append(f"{group.label}: {clash}; nothing more of it copied")
             self.done = start + sum(m.is_version for m in group.members)
             self.report()
             return
+        self.forget(group)
         (self.copied if heads else self.unchanged).append(group.label)
+
+    def forget(self, group: _Group) -> None:
+        """Drop the listings of the group's members (those of its heads are shared)."""
+        for member in group.members:
+            self.index.pop(member.key[:-1], None)
+            self.index.pop(member.metrics, None)
 
     def plan(self, member: _Member) -> tuple[bool, list[tuple[Key, Any]]]:
         """Whether the member's document is missing in the destination, and which of its
@@ -414,7 +451,7 @@ class _Copy:
                 self.blobs += len(artifacts)
             return []
         return [
-            self.pool.submit(
+            (self.large if int(a["size"]) >= LARGE else self.small).submit(
                 self.blob, f"{member.package}/{a['path']}", int(a["size"]), a["sha256"]
             )
             for a in artifacts

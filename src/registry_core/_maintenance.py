@@ -18,12 +18,12 @@ from typing import Any
 
 import attrs
 
-from registry_core._base import model_key
+from registry_core._base import model_key, version_key
 from registry_core._rename import RENAMING_FROM, RENAMING_TO, RenameMixin
 from registry_core._runs import RunsMixin
 from registry_core.convert import from_document
 from registry_core.entities import ModelVersion, Upload
-from registry_core.errors import NotFound
+from registry_core.errors import NotFound, RegistryError
 from registry_core.names import ModelName
 from registry_core.permissions import Action
 from registry_core.versions import Version
@@ -62,7 +62,10 @@ class MaintenanceMixin(RenameMixin, RunsMixin):
             else:
                 problems.append(message)
 
-        # Blobs first: an upload holds its path before its blob appears and lets go only
+        # The ordered index first: a document a crash left out of it is not listed, and
+        # its blobs would look orphaned below (repair would delete them).
+        self._check_index(found)
+        # Then blobs: an upload holds its path before its blob appears and lets go only
         # once the manifest names it, so a blob seen now is in a manifest or held by an
         # upload read below, or really orphaned.
         now = self._now()
@@ -109,11 +112,27 @@ class MaintenanceMixin(RenameMixin, RunsMixin):
                         found(f"artifact '{blob}' is in the manifest but its bytes are missing")
         self._check_runs(found, listed, now)
         for blob in blobs:
-            if blob not in listed:
+            if blob not in listed and not self._named_by_unlisted_version(blob):
                 found(f"blob '{blob}' is in no manifest", lambda b=blob: self._repo.delete_blobs(b))
         self._check_temp_files(found)
-        self._check_index(found)
         return FsckReport(tuple(problems), tuple(repaired))
+
+    def _named_by_unlisted_version(self, blob: str) -> bool:
+        """Whether a version document that no listing shows (a crash left it out of the
+        ordered index, which fsck reports) names ``blob`` in its manifest. A blob path is
+        ``<model>/<version>/<path>`` and a model name may hold ``/``: each split is tried."""
+        parts = blob.split("/")
+        for cut in range(1, len(parts) - 1):
+            try:
+                name = ModelName.parse("/".join(parts[:cut]))
+                version = Version.parse(parts[cut])
+            except RegistryError:
+                continue
+            doc = self._repo.get(version_key(name, version))
+            path = "/".join(parts[cut + 1 :])
+            if doc is not None and any(a["path"] == path for a in doc.data.get("artifacts", ())):
+                return True
+        return False
 
     def _drop_hold(self, version: Mapping[str, Any], upload: Upload) -> None:
         name, ver = ModelName.parse(str(version["model"])), Version.parse(str(version["version"]))

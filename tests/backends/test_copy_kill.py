@@ -153,21 +153,12 @@ def _kill_points(
     return points
 
 
-#: Why a copy into S3 or GCS may not finish yet: see the test after this one.
-UNINDEXED = (
-    "copy.py skips a document that `get` finds with equal data, so a document a killed "
-    "copy wrote without its index markers (S3, GCS) is never put again, and put_if_absent's "
-    "AlreadyExists path is what restores the markers (files/_remote.py `create`); the "
-    "document stays out of every listing"
-)
-
-
 @pytest.mark.parametrize(
     ("kind", "kills"),
     [
         ("sqlite", 3),
         ("files", 2),
-        pytest.param("s3", 1, marks=pytest.mark.xfail(reason=UNINDEXED)),  # ~8 s a kill
+        ("s3", 1),  # ~8 s a kill
     ],
 )
 def test_a_copy_killed_with_sigkill_finishes_when_run_again_without_copying_twice(
@@ -204,12 +195,13 @@ def test_a_copy_killed_with_sigkill_finishes_when_run_again_without_copying_twic
     assert max(committed_before_resume) > 0, "no killed copy had committed a blob"
 
 
-@pytest.mark.xfail(reason=UNINDEXED, strict=True)
 def test_a_copy_that_died_between_a_document_and_its_index_markers_finishes(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The moment a SIGKILL only sometimes hits, every time: on S3 the files backend puts
-    a document, then its index markers; the copy dies in between, for a version."""
+    a document, then its index markers; the copy dies in between, for a version. Run
+    again, the copy must write that document again (which puts its markers back) rather
+    than take it for there because a read by key finds it."""
     src = open_registry("memory://")
     populate(src)
     dst = open_registry(fresh_url("s3"), **_s3_options(request))

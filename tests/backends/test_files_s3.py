@@ -576,6 +576,7 @@ def test_fsck_finds_and_repairs_gaps_in_the_ordered_index(
     s3_endpoint: str, url: str, raw: Any
 ) -> None:
     registry = _model_m(url, s3_endpoint, "1.0.0", "2.0.0")
+    registry.upload("m", "2.0.0", io.BytesIO(b"kept"), name="conf/w.bin")
     folder = ".modelreg/docs/versions/m"
     key = Version.parse("2.0.0").precedence_key
     root = f"{BUCKET}/{_prefix(url)}"
@@ -595,6 +596,8 @@ def test_fsck_finds_and_repairs_gaps_in_the_ordered_index(
     assert len(registry.fsck(repair=True).repaired) == 3
     assert registry.fsck().ok
     assert [str(v.version) for v in registry.list_versions("m").items] == ["1.0.0", "2.0.0"]
+    with registry.open_artifact("m", "2.0.0", "conf/w.bin") as stream:  # not taken for orphaned
+        assert stream.read() == b"kept"
     assert str(registry.list_versions("m", order="-precedence").items[0].version) == "2.0.0"
 
 
