@@ -41,7 +41,7 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 _TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path[:0] = [str(_TESTS / "backends"), str(_TESTS)]  # servers.py imports needs.py
 
-from servers import S3_CREDENTIALS, Proxy, start_fake_gcs, start_moto, version_objects
+from servers import S3_CREDENTIALS, Proxy, start_fake_gcs, start_moto, version_objects  # noqa: E402
 
 BUCKET = "modelreg-bench"
 GOALS = {"time_ratio": 1.25, "peak_rss_mib": 200, "latest_requests": 3}

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "server"), str(ROOT / "tests" / "backends"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests" / sub) for sub in ("server", "backends", ".")]
 
 from serve_processes import Rest, ServeProcess, s3_environment, tags  # noqa: E402
 
