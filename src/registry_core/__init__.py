@@ -6,8 +6,8 @@ Start with `Registry` over a repository (`MemoryRepository` here; files, S3, GCS
 """
 
 from registry_core._artifacts import Verification
+from registry_core._experiments import DEFAULT_EXPERIMENT
 from registry_core._maintenance import FsckReport
-from registry_core._runs import DEFAULT_EXPERIMENT
 from registry_core._tokens import TokenInfo
 from registry_core.ci import CIJob
 from registry_core.entities import (

@@ -16,10 +16,11 @@ Adopt it with one class (pytest collects it because its name starts with ``Test`
 The parts can be adopted one by one: `RepositoryContractTests` (the protocol's atomic
 primitives), `RegistryContractTests` (the service end to end), `RenameContractTests`,
 `RunContractTests` (experiments, runs and promotion), `AccessContractTests` (the
-permission matrix, stored settings, tokens and tags, pages under concurrent writes),
-`CrashContractTests` (operations killed after each storage write), `ProcessRaceTests`
-(multi-process races), `KilledWriterTests` (a writer process killed with SIGKILL) and
-`StateMachineTests` (random calls compared with the reference).
+permission matrix), `ReadBackContractTests` (settings, tokens and tags read back from
+storage, pages under concurrent writes), `CrashContractTests` (operations killed after
+each storage write), `ProcessRaceTests` (multi-process races), `KilledWriterTests` (a
+writer process killed with SIGKILL) and `StateMachineTests` (random calls compared with
+the reference).
 To opt out of one test, re-bind it with a mark in the subclass, never fork it; `rebind`
 marks a copy, so the mark does not leak into the base class and every other backend::
 
@@ -63,6 +64,7 @@ from registry_core.testing.machine import RegistryStateMachine, StateMachineTest
 from registry_core.testing.marks import rebind
 from registry_core.testing.profiles import suite_settings
 from registry_core.testing.races import ProcessRaceTests
+from registry_core.testing.readback_tests import ReadBackContractTests
 from registry_core.testing.registry_tests import RegistryContractTests
 from registry_core.testing.rename_tests import RenameContractTests
 from registry_core.testing.run_tests import RunContractTests
@@ -75,6 +77,7 @@ __all__ = [
     "DiesAfter",
     "KilledWriterTests",
     "ProcessRaceTests",
+    "ReadBackContractTests",
     "RegistryContractTests",
     "RegistryStateMachine",
     "RenameContractTests",
@@ -93,6 +96,7 @@ class ConformanceTests(
     RegistryContractTests,
     RenameContractTests,
     RunContractTests,
+    ReadBackContractTests,  # before the matrix: pytest collects bases last to first
     AccessContractTests,
     CrashContractTests,
     AliasAfterCrashTests,
