@@ -44,11 +44,19 @@ importer (the source's stay in the package). Metric points keep their timestamps
 A version already in the registry with the same content (number, state, description,
 parameters, tags, CI link, files and metric points) is "already there": nothing is
 written. With other content, `AlreadyExists`, and nothing is changed.
+
+An import that dies (a killed process, a lost connection) is finished by importing the
+same package again: the version carries the tag `IMPORTING` (the SHA-256 of the package's
+manifest) from its creation until the import is done, and is removed from the version
+last. The next import of that package takes a version still marked for it over: a draft
+(or failed one) is deleted and made again; a sealed one gets its final state and loses
+the mark. A version marked for another package is left alone (it is another import's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tarfile
@@ -86,6 +94,7 @@ from registry_core.transfer import copy_verified
 
 __all__ = [
     "FORMAT",
+    "IMPORTING",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "Package",
@@ -93,6 +102,9 @@ __all__ = [
     "import_package",
     "verify_package",
 ]
+
+#: The tag an import keeps on the version it makes until it is done (see the module).
+IMPORTING = "modelreg.importing"
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
@@ -226,6 +238,8 @@ def _import_package(
     registry.require(Action.CREATE)
     registry.require(Action.UPDATE)
     package = verify_package(path, progress=progress)
+    mark = hashlib.sha256(package.manifest_bytes()).hexdigest()
+    _take_over(registry, package, mark)
     there = _already_there(registry, package)
     if there is not None:
         if progress is not None:
@@ -238,7 +252,7 @@ def _import_package(
             package.model,
             package.version,
             description=package.description,
-            tags=package.tags,
+            tags={**package.tags, IMPORTING: mark},
             params=package.params,
             ci_job=package.ci_job,
         )
@@ -247,6 +261,35 @@ def _import_package(
     except BaseException:
         _undo(registry, package, made_model, made_version)
         raise
+
+
+def _take_over(registry: Registry, package: Package, mark: str) -> None:
+    """Clear the way after an import of this very package that died: its draft (or
+    failed version) is deleted; its sealed version is brought to its final state."""
+    try:
+        there = registry.get_version(package.model, package.version)
+    except NotFound:
+        return
+    if there.tags.get(IMPORTING) != mark:
+        return
+    if there.state.is_sealed:
+        _finish(registry, package, there)
+    else:
+        registry.delete_version(package.model, package.version, force=True)
+
+
+def _finish(registry: Registry, package: Package, entity: ModelVersion) -> ModelVersion:
+    """The last steps of an import, once the version is sealed: the package's state
+    (deprecated or yanked), then the mark off."""
+    name, number = entity.model, entity.version
+    if entity.state is not package.state:
+        if package.state is VersionState.DEPRECATED:
+            entity = registry.deprecate(name, number)
+        elif package.state is VersionState.YANKED:
+            entity = registry.yank(name, number)
+    if IMPORTING in entity.tags:
+        entity = registry.delete_tag(name, number, IMPORTING)
+    return entity
 
 
 def _already_there(registry: Registry, package: Package) -> ModelVersion | None:
@@ -309,13 +352,9 @@ def _fill(
     for start in range(0, len(points), _METRIC_BATCH):
         registry.log_metrics(name, number, points[start : start + _METRIC_BATCH])
     entity = registry.publish(name, number)
-    if package.state is VersionState.DEPRECATED:
-        entity = registry.deprecate(name, number)
-    elif package.state is VersionState.YANKED:
-        entity = registry.yank(name, number)
     if entity.manifest_sha256 != package.manifest_sha256:
         raise IntegrityError(f"the imported {entity.package} was sealed with another manifest")
-    return entity
+    return _finish(registry, package, entity)
 
 
 def _undo(registry: Registry, package: Package, made_model: bool, made_version: bool) -> None:

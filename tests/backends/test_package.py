@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from registry_backends import export_version, import_package, open_registry, verify_package
-from registry_backends.package import MANIFEST_NAME, Package
+from registry_backends.package import IMPORTING, MANIFEST_NAME, Package
 from registry_core import (
     AlreadyExists,
     CIJob,
@@ -31,6 +31,7 @@ from registry_core import (
     VersionState,
 )
 from registry_core._artifacts import manifest_digest
+from registry_core.testing import DiesAfter
 from registry_core.testing.access_tests import stored
 
 MODEL, VERSION = "fraud/Detector", "1.2.0"
@@ -530,3 +531,49 @@ def test_an_actor_needs_the_right_to_create_versions(opener: Opener, package: Pa
     version = import_package(package, dst.as_actor("rita"))
     assert version.created_by == "rita"
     assert dst.verify(MODEL, VERSION).ok
+
+
+@pytest.mark.parametrize("state", ["ready", "yanked"])
+def test_an_import_killed_after_any_write_is_finished_by_importing_again(
+    opener: Opener, tmp_path: Path, state: str
+) -> None:
+    """`DiesAfter` lets k storage writes of the import through, then every call fails
+    (nothing is cleaned up). Importing the same package again, in a new process as it
+    were, must end with the version exactly as exported, and no mark left on it."""
+    src = opener("files")
+    populate(src, state=state)
+    out = tmp_path / "p.tar"
+    export_version(src, MODEL, VERSION, out)
+    expected = snapshot(src)
+    for k in range(200):
+        url = new_url(tmp_path, "files")
+        dying = DiesAfter(open_registry(url).repository, k)
+        try:
+            import_package(out, Registry(dying))
+        except RegistryError:
+            assert dying.dead
+        else:
+            break
+        dst = open_registry(url)
+        import_package(out, dst)
+        assert snapshot(dst) == expected, k
+        assert dst.verify(MODEL, VERSION).ok
+    else:
+        pytest.fail("the import never finished")
+    assert k > 10  # it died at every write of the import: model, version, files, state
+
+
+def test_a_version_marked_by_another_import_is_not_taken_over(
+    opener: Opener, tmp_path: Path
+) -> None:
+    src = opener("files")
+    populate(src)
+    out = tmp_path / "p.tar"
+    export_version(src, MODEL, VERSION, out)
+    dst = opener("files")
+    dst.create_model(MODEL)
+    dst.create_version(MODEL, VERSION, tags={IMPORTING: "0" * 64})  # another package's
+    before = stored(dst.repository)
+    with pytest.raises(AlreadyExists, match="other content"):
+        import_package(out, dst)
+    assert stored(dst.repository) == before
