@@ -30,6 +30,10 @@ Rules:
   that differ from MLflow's are reported as a conflict and its versions still imported.
   An alias is set when the model has none of that name; one pointing elsewhere is a
   conflict. An alias on a version that is not ready (or not imported) is skipped.
+* **Killed halfway?** Import again. Until a version is done it carries the tag
+  ``modelreg.importing=mlflow``; the next import deletes such a draft and writes it
+  again, or finishes a sealed one (its state, then the tag off). Do not run two imports
+  into one registry at once: the second would take the first one's versions over.
 * **Skipped, not fatal.** A model whose name modelreg refuses (or that clashes by case
   with another), an MLflow prompt, or a version that modelreg refuses (a tag too long, a
   file name it cannot store) or whose files cannot be downloaded is reported and
@@ -51,6 +55,7 @@ import attrs
 
 from registry_backends._mlflow_source import MlflowSource, mlflow_error, numbered
 from registry_backends._open import open_registry
+from registry_backends.package import IMPORTING
 from registry_core import (
     InvalidInput,
     InvalidVersion,
@@ -82,6 +87,10 @@ __all__ = [
 MLFLOW_VERSION_TAG = "mlflow.version"
 MLFLOW_RUN_TAG = "mlflow.run_id"
 MLFLOW_STAGE_TAG = "mlflow.stage"
+#: The value of `IMPORTING` on a version an import from MLflow is still writing: the
+#: next import deletes such a draft and writes it again, or finishes a sealed one.
+_MARK = "mlflow"
+
 #: The version tags whose SemVer replaces ``N.0.0``: the server's, and ``semver``.
 SEMVER_TAGS = (*VERSION_TAGS, "semver")
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -382,6 +391,12 @@ class _Import:
             self.verdict(name, number, "skipped", f"{head}: {note}", note=note)
             return None
         there = by_number.get(number)
+        if there is not None and there.tags.get(IMPORTING) == _MARK:  # an import died in it
+            if self.dry_run or not there.state.is_sealed:
+                if not self.dry_run:
+                    self.registry.delete_version(name, there.version, force=True)
+                return self.write(plan)
+            there = self.finish(plan, there)
         if there is not None:
             differ = plan.differences(there)
             if differ:
@@ -485,7 +500,11 @@ class _Import:
         """Write the version; if anything fails after it was created, delete it again."""
         reg, model, version = self.registry, plan.model, plan.version
         reg.create_version(
-            model, version, description=plan.description, tags=plan.tags, params=plan.params
+            model,
+            version,
+            description=plan.description,
+            tags={**plan.tags, IMPORTING: _MARK},
+            params=plan.params,
         )
         try:
             count = 0
@@ -497,17 +516,26 @@ class _Import:
             for start in range(0, len(metrics), _METRIC_BATCH):
                 reg.log_metrics(model, version, metrics[start : start + _METRIC_BATCH])
             if plan.state is VersionState.FAILED:
-                reg.fail(model, version)
+                entity = reg.fail(model, version)
             else:
-                reg.publish(model, version)
-            if plan.state is VersionState.DEPRECATED:
-                reg.deprecate(model, version)
+                entity = reg.publish(model, version)
+            self.finish(plan, entity)
         except BaseException:
             with contextlib.suppress(RegistryError):
                 reg.delete_version(model, version, force=True)
             raise
         self.files += count
         return count
+
+    def finish(self, plan: _Plan, entity: ModelVersion) -> ModelVersion:
+        """The last steps, once the version is sealed or failed: deprecated if MLflow
+        archived it, then the mark of an import in progress off."""
+        reg = self.registry
+        if plan.state is VersionState.DEPRECATED and entity.state is VersionState.READY:
+            entity = reg.deprecate(entity.model, entity.version)
+        if IMPORTING in entity.tags:
+            entity = reg.delete_tag(entity.model, entity.version, IMPORTING)
+        return entity
 
     def uploaded(self, n_bytes: int) -> None:
         self.bytes += n_bytes

@@ -3,8 +3,10 @@ a local-files registry and checked through modelreg's public API."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,11 @@ from registry_core import (
     InvalidVersion,
     NotFound,
     Registry,
+    RegistryError,
     Version,
     VersionState,
 )
+from registry_core.testing import DiesAfter
 from registry_core.testing.access_tests import stored
 
 
@@ -254,3 +258,44 @@ def test_failed_versions_arrive_failed_and_pending_ones_wait(
     assert later.imported == (
         "churn: MLflow version 1 -> 1.0.0 (ready, 0 params, 0 metrics, 1 files)",
     )
+
+
+def _everything(registry: Registry) -> dict[str, Any]:
+    """What the public API shows of every model, version, file, metric and alias."""
+    seen: dict[str, Any] = {}
+    for model in registry.list_models(page_size=100).items:
+        name = str(model.name)
+        seen[name] = (model.description, dict(model.tags), dict(model.aliases))
+        for v in registry.list_versions(name, page_size=100).items:
+            files = {a.path.value: a.sha256 for a in registry.list_artifacts(name, v.version)}
+            metrics = [(m.key, m.value, m.step) for m in registry.get_metrics(name, v.version)]
+            seen[f"{name}@{v.version}"] = (
+                v.state,
+                v.description,
+                dict(v.tags),
+                dict(v.params),
+                files,
+                metrics,
+            )
+    return seen
+
+
+@pytest.mark.parametrize("writes", [0, 2, 4, 7, 12, 20, 33, 45, 54])  # of 57
+def test_an_import_killed_after_some_writes_is_finished_by_importing_again(
+    source: str, tmp_path: Path, writes: int
+) -> None:
+    """`DiesAfter` lets ``writes`` storage writes through, then every call fails and
+    nothing is cleaned up (drafts stay, marked); the next import must end where a clean
+    one does, with no mark left."""
+    clean = open_registry(str(tmp_path / "clean"))
+    import_mlflow(source, clean)
+    url = str(tmp_path / "killed")
+    dying = DiesAfter(open_registry(url).repository, writes)
+    with contextlib.suppress(RegistryError):
+        import_mlflow(source, Registry(dying))
+    assert dying.dead
+    resumed = open_registry(url)
+    report = import_mlflow(source, resumed)
+    assert not report.conflicts, str(report)
+    assert _everything(resumed) == _everything(clean)
+    assert import_mlflow(source, resumed).changed_nothing
