@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from registry_backends._install import install_command
-from registry_core import BackendNotInstalled, InvalidVersion, Metric, NotFound, Version
+from registry_core import (
+    BackendError,
+    BackendNotInstalled,
+    InvalidVersion,
+    Metric,
+    NotFound,
+    Version,
+)
 
 __all__ = ["MlflowSource", "mlflow_error"]
 
@@ -82,7 +89,7 @@ class MlflowSource:
         """Every registered model by name, each with its versions in number order."""
         client = self.client
         versions: dict[str, list[Any]] = {}
-        with _driver_needed():
+        with _driver_needed(), self._readable():
             models = list(
                 _pages(lambda t: client.search_registered_models(max_results=_PAGE, page_token=t))
             )
@@ -94,6 +101,18 @@ class MlflowSource:
             (m, sorted(versions.get(m.name, ()), key=lambda v: _order(v.version)))
             for m in sorted(models, key=lambda m: m.name)
         ]
+
+    @contextlib.contextmanager
+    def _readable(self) -> Iterator[None]:
+        """MLflow's own error for a registry it cannot read (no server there, not an
+        MLflow server, a store it cannot open) becomes a `BackendError` naming the URI."""
+        try:
+            yield
+        except mlflow_error() as error:
+            message = " ".join(str(error).split())[:400]
+            raise BackendError(
+                f"cannot read the MLflow registry at {self.uri!r}: {message}"
+            ) from None
 
     def run(self, run_id: str | None) -> Any:
         """A version's source run, or None when it has none or the run is gone."""

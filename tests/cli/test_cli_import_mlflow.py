@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +77,18 @@ def test_a_missing_database_is_an_error_and_not_created(cli: Cli, tmp_path: Path
     assert done.code == 1
     assert "no MLflow database at" in done.err
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_url_with_no_mlflow_server_is_an_error_not_a_traceback(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the command's default: 3
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    done = cli("import-mlflow", "--from", url)
+    assert done.code == 1
+    assert f"cannot read the MLflow registry at '{url}'" in done.err
 
 
 def test_without_mlflow_the_error_names_the_extra(

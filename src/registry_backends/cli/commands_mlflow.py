@@ -57,6 +57,10 @@ def run(ctx: Context) -> int:
     args = ctx.args
     # MLflow draws a bar per download; the command draws its own
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's client retries a server that does not answer for about four minutes by
+    # default; the command gives up after about seven seconds (set these to wait longer)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     enabled = bars_wanted(ctx.quiet) and not args.dry_run
     with progress_bar(None, "importing", enabled=enabled) as bar:
         seen = 0
