@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -179,7 +180,8 @@ def copy(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise InvalidInput(f"workers must be a whole number from 1 to 64, not {workers!r}")
-    source, target = _open(src, tokens, False), _open(dst, tokens, True)
+    source = _open(src, tokens, destination=False, dry_run=dry_run)
+    target = _open(dst, tokens, destination=True, dry_run=dry_run)
     small = ThreadPoolExecutor(workers, thread_name_prefix="modelreg-copy")
     large = ThreadPoolExecutor(1, thread_name_prefix="modelreg-copy-large")
     run = _Copy(source, target, dry_run, progress, small, large)
@@ -213,9 +215,19 @@ def _run(run: _Copy, models: str | None, tokens: bool) -> None:
         run.group(group)
 
 
-def _open(where: Where, tokens: bool, destination: bool) -> Repository:
-    """The repository behind ``where``, after checking a registry's actor may use it."""
+def _open(where: Where, tokens: bool, *, destination: bool, dry_run: bool) -> Repository:
+    """The repository behind ``where``, after checking a registry's actor may use it.
+
+    A local folder or SQLite file that does not exist is not made: as the source it is
+    `NotFound` (a mistyped path would copy nothing), as the destination of a dry run an
+    empty registry stands in for it (everything would be copied)."""
     if isinstance(where, str):
+        path = _local_path(where)
+        if path is not None and not os.path.exists(path):
+            if not destination:
+                raise NotFound(f"no registry at {where!r}: {path!r} does not exist")
+            if dry_run:
+                return open_registry("memory://").repository
         return open_registry(where).repository
     if not isinstance(where, Registry):
         return where
@@ -231,6 +243,20 @@ def _open(where: Where, tokens: bool, destination: bool) -> Repository:
         if tokens:
             where.require(Action.MANAGE_MEMBERS)
     return where.repository
+
+
+def _local_path(url: str) -> str | None:
+    """The file or folder a local registry URL names (a folder, ``file://``,
+    ``sqlite:///``), or None for other stores."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    if scheme.lower() == "file":
+        return rest
+    if scheme.lower() == "sqlite" and rest.startswith("/"):
+        path = rest[1:].split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
 
 
 def _docs(repo: Repository, prefix: Key, starts: str | None = None) -> Iterator[tuple[str, Any]]:

@@ -109,3 +109,24 @@ def test_the_progress_line_counts_versions_and_bytes() -> None:
     quiet = io.StringIO()
     CopyBar(quiet).close()  # no progress came: no line at all
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("missing", ["nope", "sqlite:///{tmp}/nope.db", "file://{tmp}/nope"])
+def test_a_source_that_does_not_exist_is_an_error_and_is_not_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    source = missing.format(tmp=tmp_path) if "{" in missing else str(tmp_path / missing)
+    code, _, err = modelreg(capsys, "copy", source, str(tmp_path / "copy"))
+    assert code == 1 and "no registry at" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "sqlite"])
+def test_a_dry_run_into_a_registry_not_made_yet_makes_nothing(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    target = str(tmp_path / "new") if kind == "folder" else f"sqlite:///{tmp_path}/new.db"
+    code, out, _ = modelreg(capsys, "copy", source, target, "--dry-run")
+    assert code == 0
+    assert "would copy: version fraud@1.0.0" in out and "would copy: model churn" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder-registry"]
