@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -126,3 +127,24 @@ def pytest_terminal_summary(
         terminalreporter.write_line(
             'throwaway database servers for them: eval "$(scripts/test-servers start)"'
         )
+
+
+# -- an MLflow store to import from (tests/mlflow_source.py) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store `mlflow_source.build_store` makes, once per test module that uses it."""
+    from mlflow_source import build_store
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    build_store(folder)
+    return folder
+
+
+@pytest.fixture
+def mlflow_store(mlflow_template: Path, tmp_path: Path) -> str:
+    """The URI of a test's own copy of that store (a test may add versions to it)."""
+    from mlflow_source import copy_store
+
+    return copy_store(mlflow_template, tmp_path / "mlflow")

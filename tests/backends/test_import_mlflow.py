@@ -14,7 +14,7 @@ pytest.importorskip("mlflow")
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
-from mlflow_source import FRAUD_FILES, add_version, build_store, copy_store
+from mlflow_source import FRAUD_FILES, add_version
 from registry_backends import ImportReport, import_mlflow, open_registry
 from registry_backends.mlflow_import import semver_for, state_for
 from registry_core import (
@@ -30,18 +30,6 @@ from registry_core.testing import DiesAfter
 from registry_core.testing.access_tests import stored
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mlflow")
-    build_store(folder)
-    return folder
-
-
-@pytest.fixture
-def source(template: Path, tmp_path: Path) -> str:
-    return copy_store(template, tmp_path / "mlflow")
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     return open_registry(str(tmp_path / "registry"))
@@ -52,8 +40,10 @@ def _versions(registry: Registry, model: str) -> dict[str, tuple[str, VersionSta
     return {str(v.version): (v.tags["mlflow.version"], v.state) for v in page.items}
 
 
-def test_models_versions_metadata_files_and_aliases_arrive(source: str, registry: Registry) -> None:
-    report = import_mlflow(source, registry)
+def test_models_versions_metadata_files_and_aliases_arrive(
+    mlflow_store: str, registry: Registry
+) -> None:
+    report = import_mlflow(mlflow_store, registry)
 
     names = [str(m.name) for m in registry.list_models(page_size=100).items]
     assert sorted(names) == ["churn", "doubler", "fraud"]
@@ -102,18 +92,20 @@ def test_models_versions_metadata_files_and_aliases_arrive(source: str, registry
 
 
 def test_a_second_import_changes_nothing_and_then_only_a_new_version_arrives(
-    source: str, registry: Registry, tmp_path: Path
+    mlflow_store: str, registry: Registry, tmp_path: Path
 ) -> None:
-    import_mlflow(source, registry)
+    import_mlflow(mlflow_store, registry)
     before = stored(registry.repository)
-    again = import_mlflow(source, registry)
+    again = import_mlflow(mlflow_store, registry)
     assert stored(registry.repository) == before
     assert again.changed_nothing and not again.conflicts
     assert "nothing to import" in str(again)
     assert len(again.unchanged) == 3 + 5 + 3  # models, versions, aliases
 
-    add_version(source, "fraud", tmp_path / "work", {"weights.bin": b"v4"}, params={"lr": "0.01"})
-    third = import_mlflow(source, registry)
+    add_version(
+        mlflow_store, "fraud", tmp_path / "work", {"weights.bin": b"v4"}, params={"lr": "0.01"}
+    )
+    third = import_mlflow(mlflow_store, registry)
     assert third.imported == (
         "fraud: MLflow version 4 -> 4.0.0 (ready, 1 params, 0 metrics, 1 files)",
     )
@@ -122,14 +114,14 @@ def test_a_second_import_changes_nothing_and_then_only_a_new_version_arrives(
 
 
 def test_a_changed_version_is_a_conflict_and_is_not_overwritten(
-    source: str, registry: Registry
+    mlflow_store: str, registry: Registry
 ) -> None:
-    import_mlflow(source, registry)
+    import_mlflow(mlflow_store, registry)
     registry.update_version("fraud", "1.0.0", description="edited in modelreg")
     registry.delete_alias("fraud", "champion")
     registry.set_alias("fraud", "champion", "1.0.0")
     before = stored(registry.repository)
-    report = import_mlflow(source, registry)
+    report = import_mlflow(mlflow_store, registry)
     assert stored(registry.repository) == before
     assert report.conflicts == (
         "fraud: MLflow version 1: differs from the version imported before: description",
@@ -138,11 +130,11 @@ def test_a_changed_version_is_a_conflict_and_is_not_overwritten(
 
 
 def test_a_semver_taken_by_a_version_not_from_mlflow_is_a_conflict(
-    source: str, registry: Registry
+    mlflow_store: str, registry: Registry
 ) -> None:
     registry.create_model("fraud", "Card fraud detector", tags={"team": "risk"})
     registry.create_version("fraud", "2.1.0", publish=True)
-    report = import_mlflow(source, registry)
+    report = import_mlflow(mlflow_store, registry)
     assert (
         "fraud: MLflow version 2 -> 2.1.0: 2.1.0 already exists (not from MLflow)"
         in report.conflicts
@@ -153,9 +145,11 @@ def test_a_semver_taken_by_a_version_not_from_mlflow_is_a_conflict(
     )
 
 
-def test_a_dry_run_writes_nothing_and_shows_the_mapping(source: str, registry: Registry) -> None:
+def test_a_dry_run_writes_nothing_and_shows_the_mapping(
+    mlflow_store: str, registry: Registry
+) -> None:
     before = stored(registry.repository)
-    report = import_mlflow(source, registry, dry_run=True)
+    report = import_mlflow(mlflow_store, registry, dry_run=True)
     assert stored(registry.repository) == before
     assert report.dry_run and report.files == 0
     text = str(report)
@@ -166,9 +160,9 @@ def test_a_dry_run_writes_nothing_and_shows_the_mapping(source: str, registry: R
         registry.get_model("fraud")
 
 
-def test_progress_counts_every_version_and_the_bytes(source: str, registry: Registry) -> None:
+def test_progress_counts_every_version_and_the_bytes(mlflow_store: str, registry: Registry) -> None:
     seen = []
-    import_mlflow(source, registry, progress=seen.append)
+    import_mlflow(mlflow_store, registry, progress=seen.append)
     assert seen[-1].versions_done == seen[-1].versions_total == 7
     assert seen[-1].bytes_done > 0
 
@@ -239,11 +233,11 @@ def _set_status(uri: str, model: str, number: int, status: str) -> None:
 
 
 def test_failed_versions_arrive_failed_and_pending_ones_wait(
-    source: str, registry: Registry
+    mlflow_store: str, registry: Registry
 ) -> None:
-    _set_status(source, "fraud", 1, "FAILED_REGISTRATION")
-    _set_status(source, "churn", 1, "PENDING_REGISTRATION")
-    report = import_mlflow(source, registry)
+    _set_status(mlflow_store, "fraud", 1, "FAILED_REGISTRATION")
+    _set_status(mlflow_store, "churn", 1, "PENDING_REGISTRATION")
+    report = import_mlflow(mlflow_store, registry)
     failed = registry.get_version("fraud", "1.0.0")
     assert failed.state is VersionState.FAILED and failed.artifacts == ()
     assert dict(failed.params) == {"lr": "0.1", "depth": "3"}
@@ -253,8 +247,8 @@ def test_failed_versions_arrive_failed_and_pending_ones_wait(
     with pytest.raises(NotFound):
         registry.get_version("churn", "1.0.0")
 
-    _set_status(source, "churn", 1, "READY")
-    later = import_mlflow(source, registry)
+    _set_status(mlflow_store, "churn", 1, "READY")
+    later = import_mlflow(mlflow_store, registry)
     assert later.imported == (
         "churn: MLflow version 1 -> 1.0.0 (ready, 0 params, 0 metrics, 1 files)",
     )
@@ -282,20 +276,20 @@ def _everything(registry: Registry) -> dict[str, Any]:
 
 @pytest.mark.parametrize("writes", [0, 2, 4, 7, 12, 20, 33, 45, 54])  # of 57
 def test_an_import_killed_after_some_writes_is_finished_by_importing_again(
-    source: str, tmp_path: Path, writes: int
+    mlflow_store: str, tmp_path: Path, writes: int
 ) -> None:
     """`DiesAfter` lets ``writes`` storage writes through, then every call fails and
     nothing is cleaned up (drafts stay, marked); the next import must end where a clean
     one does, with no mark left."""
     clean = open_registry(str(tmp_path / "clean"))
-    import_mlflow(source, clean)
+    import_mlflow(mlflow_store, clean)
     url = str(tmp_path / "killed")
     dying = DiesAfter(open_registry(url).repository, writes)
     with contextlib.suppress(RegistryError):
-        import_mlflow(source, Registry(dying))
+        import_mlflow(mlflow_store, Registry(dying))
     assert dying.dead
     resumed = open_registry(url)
-    report = import_mlflow(source, resumed)
+    report = import_mlflow(mlflow_store, resumed)
     assert not report.conflicts, str(report)
     assert _everything(resumed) == _everything(clean)
-    assert import_mlflow(source, resumed).changed_nothing
+    assert import_mlflow(mlflow_store, resumed).changed_nothing

@@ -12,40 +12,29 @@ import pytest
 pytest.importorskip("mlflow")
 pytest.importorskip("sqlalchemy")
 
-from mlflow_source import build_store, copy_store
 from registry_core import Registry
 
 if TYPE_CHECKING:
     from conftest import Cli
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mlflow")
-    build_store(folder)
-    return folder
-
-
-@pytest.fixture
-def source(template: Path, tmp_path: Path) -> str:
-    return copy_store(template, tmp_path / "mlflow")
-
-
-def test_dry_run_then_import_then_nothing_left(cli: Cli, source: str, registry: Registry) -> None:
-    dry = cli("import-mlflow", "--from", source, "--dry-run")
+def test_dry_run_then_import_then_nothing_left(
+    cli: Cli, mlflow_store: str, registry: Registry
+) -> None:
+    dry = cli("import-mlflow", "--from", mlflow_store, "--dry-run")
     assert dry.code == 0, dry.err
     assert "would import: fraud: MLflow version 2 -> 2.1.0 (ready" in dry.out
     assert "skipped: model 'bad name!'" in dry.out
     assert registry.list_models(page_size=10).items == ()
 
-    done = cli("import-mlflow", "--from", source)
+    done = cli("import-mlflow", "--from", mlflow_store)
     assert done.code == 0, done.err
     assert "imported: fraud: MLflow version 1 -> 1.0.0 (ready, 2 params, 1 metrics, 3 files)" in (
         done.out
     )
     assert str(registry.get_model("fraud").aliases["champion"]) == "2.1.0"
 
-    again = cli("import-mlflow", "--from", source, json=True)
+    again = cli("import-mlflow", "--from", mlflow_store, json=True)
     assert again.code == 0
     payload = again.json()
     assert payload["changed_nothing"] and payload["imported"] == []
@@ -64,10 +53,10 @@ def test_dry_run_then_import_then_nothing_left(cli: Cli, source: str, registry: 
     ]
 
 
-def test_a_conflict_exits_1(cli: Cli, source: str, registry: Registry) -> None:
-    assert cli("import-mlflow", "--from", source).code == 0
+def test_a_conflict_exits_1(cli: Cli, mlflow_store: str, registry: Registry) -> None:
+    assert cli("import-mlflow", "--from", mlflow_store).code == 0
     registry.update_version("churn", "1.0.0", description="changed here")
-    again = cli("import-mlflow", "--from", source)
+    again = cli("import-mlflow", "--from", mlflow_store)
     assert again.code == 1
     assert "conflict (not overwritten): churn: MLflow version 1: differs" in again.out
 
@@ -92,10 +81,10 @@ def test_a_url_with_no_mlflow_server_is_an_error_not_a_traceback(
 
 
 def test_without_mlflow_the_error_names_the_extra(
-    cli: Cli, source: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow raises ImportError
-    done = cli("import-mlflow", "--from", source)
+    done = cli("import-mlflow", "--from", mlflow_store)
     assert done.code == 1
     assert "[mlflow]" in done.err and "pip install" in done.err
 
