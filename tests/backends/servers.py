@@ -70,6 +70,16 @@ __all__ = [
 S3_CREDENTIALS = {"key": "testing-key-id", "secret": "testing-secret"}
 
 
+def s3_options(endpoint: str) -> dict[str, Any]:
+    """`open_registry` options for a registry on moto at ``endpoint``."""
+    return {"endpoint_url": endpoint, **S3_CREDENTIALS}
+
+
+def gcs_options(endpoint: str) -> dict[str, Any]:
+    """`open_registry` options for a registry on fake-gcs-server at ``endpoint``."""
+    return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
+
+
 def require(*modules: str, extra: str) -> None:
     """Skip the calling test module when a package is missing (under ``CI``: fail)."""
     __tracebackhide__ = True

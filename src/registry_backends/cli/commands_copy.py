@@ -11,7 +11,7 @@ import sys
 import time
 from typing import IO
 
-from registry_backends.cli.common import Context, Subparsers, add_command
+from registry_backends.cli.common import Context, Subparsers, add_command, integer_from
 from registry_backends.cli.output import format_size, plural
 from registry_backends.cli.progress import bars_wanted
 from registry_backends.copy import CopyProgress, CopyReport, copy
@@ -67,15 +67,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _workers(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, not {text!r}")
-    return value
+    return integer_from(text, 1, 64)
 
 
 def run(ctx: Context) -> int:

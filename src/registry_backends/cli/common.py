@@ -28,6 +28,7 @@ __all__ = [
     "add_group",
     "add_global_options",
     "confirm",
+    "integer_from",
     "key_value",
     "local_files",
     "metric_value",
@@ -195,12 +196,17 @@ def metric_value(text: str) -> tuple[str, float]:
 
 def page_size(text: str) -> int:
     """An integer from 1 to 1000, as the registry's listings take."""
+    return integer_from(text, 1, 1000)
+
+
+def integer_from(text: str, low: int, high: int) -> int:
+    """``text`` as an integer from ``low`` to ``high``; a usage error otherwise."""
     try:
         number = int(text)
     except ValueError:
-        number = 0
-    if not 1 <= number <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 1 to 1000")
+        number = low - 1
+    if not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from {low} to {high}")
     return number
 
 
