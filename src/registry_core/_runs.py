@@ -255,6 +255,7 @@ class RunsMixin(ExperimentsMixin, MetadataMixin, ArtifactsMixin):
     ) -> Metric:
         return self.log_run_metrics(run_id, {key: value}, step=step, timestamp=timestamp)[0]
 
+    @atomic
     def log_run_metrics(
         self,
         run_id: str,
@@ -266,13 +267,19 @@ class RunsMixin(ExperimentsMixin, MetadataMixin, ArtifactsMixin):
         """Add points to the run's metric histories in one write (as `log_metrics`)."""
         self._authorize(Action.UPDATE)
         checked = self._checked_points(metrics, step, timestamp)
-        run = self._run_doc(run_id)[0]
+        key = run_key(run_id)
+        # Only the document's flags are read, held where the store can (a delete then
+        # waits for this batch): building the whole run costs more than a small write.
+        doc = self._get(key, hold=True)
+        if doc is None or doc.data.get("deleting"):
+            raise NotFound(f"run '{run_id}' does not exist")
         if checked:
-            batch = self._write_metrics(("run_metrics", run.experiment_id, run.id), checked)
-            alive = self._repo.get(run_key(run.id))
-            if alive is None or alive.data.get("deleting"):
-                self._repo.delete(batch)
-                raise NotFound(f"run '{run.id}' was deleted while its metrics were logged")
+            batch = self._write_metrics(("run_metrics", key[1], run_id), checked)
+            if not self._holding():  # else no delete could come between
+                alive = self._repo.get(key)
+                if alive is None or alive.data.get("deleting"):
+                    self._repo.delete(batch)
+                    raise NotFound(f"run '{run_id}' was deleted while its metrics were logged")
         return checked
 
     def get_run_metrics(self, run_id: str, key: str | None = None) -> list[Metric]:

@@ -46,6 +46,16 @@ on the network or on a writer's lock says so with a ``quick_reads = True`` attri
 (SQLite, a local folder, memory); `reads_are_quick` reads it. A server may then run such
 reads on its event loop instead of handing each to a worker thread.
 
+A backend whose writes are as quick as its reads while no other writer holds the store
+(SQLite on a local disk: a small transaction is a few hundred microseconds, its fsync
+included) may implement the optional method ``writes_unless_busy()``: a context manager
+under which, on the calling thread, the first write that would have to wait for another
+writer raises `WouldWait` instead, before it has changed anything; once one write has
+begun in the block, later ones wait as usual. An operation that raised `WouldWait` has
+therefore written nothing and can be run again where waiting is fine. `quick_writes`
+finds the method. A server may run small writes on its event loop under it, and hand
+only the ones that would wait to a worker thread.
+
 A backend that can count documents faster than by reading them may implement the optional
 method ``count_documents(prefix: Key) -> int``: the number of documents whose key is
 ``prefix`` plus one more segment (what `Repository.list_page` would list with no bounds
@@ -72,7 +82,7 @@ runs (``.modelreg/runs/<experiment id>/<run id>/<path>``; no model may be named
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
@@ -83,6 +93,8 @@ __all__ = [
     "Key",
     "Repository",
     "TransactionalRepository",
+    "WouldWait",
+    "quick_writes",
     "reads_are_quick",
 ]
 
@@ -204,6 +216,21 @@ class TransactionalRepository(Repository, Protocol):
     def get_locked(self, key: Key) -> Document | None:
         """Like `get`, inside `transaction` only, and no other writer may change or delete
         the document until the transaction ends (their writes wait for it)."""
+
+
+class WouldWait(Exception):
+    """A write under ``writes_unless_busy()`` would have waited for another writer; it
+    changed nothing. Not a `RegistryError`: it never reaches a caller of the Registry
+    that did not ask for it."""
+
+
+def quick_writes(
+    repository: object,
+) -> Callable[[], contextlib.AbstractContextManager[object]] | None:
+    """The repository's optional ``writes_unless_busy`` (see the module docstring), or
+    None when it has none."""
+    method = getattr(repository, "writes_unless_busy", None)
+    return method if callable(method) else None
 
 
 def reads_are_quick(repository: object) -> bool:

@@ -8,6 +8,13 @@ event loop, as their reads take less time than the hop to a thread and back. Err
 leave MLflow-shaped (`registry_server.errors`); an unexpected exception is logged with
 its traceback and answered 500 ``INTERNAL_ERROR`` without details.
 
+Over a backend whose small writes are as quick as its reads unless another writer holds
+the store (`registry_core.protocol.quick_writes`: SQLite), the small writes of a run or a
+draft (`runs_api.QUICK_WRITES`: log a metric or a parameter, set or delete a tag) run on
+the event loop too, where the hop to a thread and back took a third of a
+``log-metric``; one that would wait for another writer hands itself to a worker thread
+before it has written anything.
+
 The REST calls are bare ASGI endpoints found by exact method and path (`_Exact`) ahead of
 Starlette's router, which tries one regex per route in turn and wraps every request in a
 ``Request`` and two exception layers (about a sixth of the app's time on a
@@ -19,6 +26,7 @@ answers stay as they were.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +42,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_core import Registry, RegistryError
-from registry_core.protocol import reads_are_quick
+from registry_core.protocol import WouldWait, quick_writes, reads_are_quick
 from registry_server import (
     artifacts_api,
     logged_models_api,
@@ -116,6 +124,10 @@ class _Rest:
     config: _Config
     handler: Handler
     inline: bool = False
+    #: the backend's ``writes_unless_busy``, and which calls are small enough to run on
+    #: the loop under it (in a worker thread only if a write would wait)
+    unless_busy: Callable[[], AbstractContextManager[object]] | None = None
+    small: Callable[[Call], bool] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def serve() -> Response:
@@ -126,7 +138,16 @@ class _Rest:
             def work() -> Any:
                 return _call_registry(self.config, caller, lambda reg: self.handler(reg, call))
 
-            result = work() if self.inline else await run_in_threadpool(work)
+            if self.inline:
+                result = work()
+            elif self.unless_busy is not None and self.small is not None and self.small(call):
+                try:
+                    with self.unless_busy():
+                        result = work()
+                except WouldWait:  # nothing was written: run it where it may wait
+                    result = await run_in_threadpool(work)
+            else:
+                result = await run_in_threadpool(work)
             return JSONResponse(result)
 
         response = await _guarded(scope, serve)
@@ -260,11 +281,18 @@ def create_app(
         raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
     config = _Config(registry, max_body_bytes, max_artifact_bytes, trust_anonymous)
     quick = reads_are_quick(registry.repository)
+    unless_busy = quick_writes(registry.repository)
     routes: list[Route] = []
     exact: dict[tuple[str, str], ASGIApp] = {}
     for module in (registry_api, runs_api, tracking_api, logged_models_api):
         for methods, path, handler in module.ROUTES:
-            endpoint = _Rest(config, handler, inline=quick and handler in registry_api.QUICK_READS)
+            endpoint = _Rest(
+                config,
+                handler,
+                inline=quick and handler in registry_api.QUICK_READS,
+                unless_busy=unless_busy,
+                small=runs_api.QUICK_WRITES.get(path),
+            )
             routes.append(Route(_MLFLOW + path, endpoint, methods=list(methods)))
             if "{" not in path:  # a path with parameters goes through the router
                 exact.update({(method, prefix + _MLFLOW + path): endpoint for method in methods})

@@ -33,7 +33,7 @@ from registry_server.mapping import (
     run_json,
 )
 
-__all__ = ["ROUTES"]
+__all__ = ["QUICK_WRITES", "ROUTES"]
 
 _INT64 = 2**63 - 1
 
@@ -147,6 +147,25 @@ def _either(for_version: Handler, path: str) -> Handler:
     handle.__doc__ = for_version.__doc__
     return handle
 
+
+def _any_call(call: Call) -> bool:
+    return True
+
+
+def _unlinked(call: Call) -> bool:
+    """A point sent with a ``model_id`` reads the run's whole history first."""
+    return not call.optional_text("model_id")
+
+
+#: The small writes, by path, and which of their calls are small: one short transaction
+#: on one document or batch, reading no history and moving no files (a state tag is
+#: refused; ending a run, which may publish a version, is not among them).
+QUICK_WRITES: dict[str, Callable[[Call], bool]] = {
+    "/runs/log-parameter": _any_call,
+    "/runs/log-metric": _unlinked,
+    "/runs/set-tag": _any_call,
+    "/runs/delete-tag": _any_call,
+}
 
 #: (methods, path under /api/2.0/mlflow, handler)
 ROUTES = [

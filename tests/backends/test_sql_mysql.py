@@ -21,6 +21,7 @@ from sql_support import (
 
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core.errors import BackendError
+from registry_core.protocol import quick_writes, reads_are_quick
 
 KIND = "mysql"
 
@@ -47,6 +48,13 @@ def fresh() -> Iterator[tuple[SqlRepository, str]]:
 @pytest.fixture
 def my(fresh: tuple[SqlRepository, str]) -> SqlRepository:
     return fresh[0]
+
+
+def test_a_server_database_promises_no_quick_reads_or_writes(my: SqlRepository) -> None:
+    """Each statement is a round trip to the server: a modelreg server keeps them off its
+    event loop (registry_core.protocol)."""
+    assert not reads_are_quick(my)
+    assert quick_writes(my) is None
 
 
 def test_keys_compare_as_bytes_without_padding_or_case_folding(my: SqlRepository) -> None:

@@ -27,6 +27,7 @@ from sql_support import (
 from registry_backends.sql import SqlRepository, open_sql
 from registry_core import Registry
 from registry_core.errors import BackendError, InvalidInput
+from registry_core.protocol import quick_writes, reads_are_quick
 
 KIND = "postgresql"
 
@@ -53,6 +54,13 @@ def fresh() -> Iterator[tuple[SqlRepository, str]]:
 @pytest.fixture
 def pg(fresh: tuple[SqlRepository, str]) -> SqlRepository:
     return fresh[0]
+
+
+def test_a_server_database_promises_no_quick_reads_or_writes(pg: SqlRepository) -> None:
+    """Each statement is a round trip to the server: a modelreg server keeps them off its
+    event loop (registry_core.protocol)."""
+    assert not reads_are_quick(pg)
+    assert quick_writes(pg) is None
 
 
 def test_latest_walks_the_precedence_index(

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from registry_core.errors import (
     Conflict,
     InvalidInput,
 )
-from registry_core.protocol import Repository
+from registry_core.protocol import Repository, WouldWait, quick_writes
 from registry_core.testing import RepositoryContractTests
 
 
@@ -338,6 +339,99 @@ def test_writers_of_one_process_queue_on_a_lock_per_database_file(
     assert other.get(("models", "free")) is not None
     for repository in (first, second, other):
         repository.close()
+
+
+def _locked_by_another_process(path: Path) -> sqlite3.Connection:
+    """A connection of the test's own holding the file's write lock, as another process's
+    writer would (it does not go through this process's queue)."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_writes_unless_busy_give_way_at_once_to_a_writer_of_another_process(
+    tmp_path: Path,
+) -> None:
+    db = open_sql(f"sqlite:///{tmp_path}/registry.db")
+    unless_busy = quick_writes(db)
+    assert unless_busy is not None
+    holder = _locked_by_another_process(tmp_path / "registry.db")
+    try:
+        started = time.monotonic()
+        with pytest.raises(WouldWait), unless_busy():
+            db.put_if_absent(("models", "a"), {"v": 1})
+        assert time.monotonic() - started < 1  # not the 30 s busy timeout
+        with pytest.raises(WouldWait), unless_busy(), db.transaction():
+            db.put_if_absent(("models", "a"), {"v": 1})
+    finally:
+        holder.execute("ROLLBACK")
+    assert db.get(("models", "a")) is None
+    # the busy timeout is back for the next writer: it waits for the lock to be free
+    holder.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, holder.execute, ["ROLLBACK"]).start()
+    started = time.monotonic()
+    db.put_if_absent(("models", "a"), {"v": 1})
+    assert time.monotonic() - started >= 0.25
+    holder.close()
+    db.close()
+
+
+def test_writes_unless_busy_give_way_to_a_writer_of_this_process(db: SqlRepository) -> None:
+    unless_busy = quick_writes(db)
+    assert unless_busy is not None
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.transaction():
+            db.put_if_absent(("models", "held"), {"v": 1})
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(WouldWait, match="another writer in this process"), unless_busy():
+            db.put_if_absent(("models", "b"), {"v": 1})
+    finally:
+        done.set()
+        thread.join()
+    assert db.get(("models", "b")) is None
+    with unless_busy():  # free now: written on the spot
+        db.put_if_absent(("models", "b"), {"v": 1})
+    assert db.get(("models", "b")) is not None
+
+
+def test_under_writes_unless_busy_only_the_first_write_gives_way(tmp_path: Path) -> None:
+    """Once a write has begun, the operation has changed something: a later write waits,
+    so a caller that runs an operation again after `WouldWait` never runs half of it twice."""
+    db = open_sql(f"sqlite:///{tmp_path}/registry.db")
+    unless_busy = quick_writes(db)
+    assert unless_busy is not None
+    holder = sqlite3.connect(
+        tmp_path / "registry.db", isolation_level=None, check_same_thread=False
+    )
+    with unless_busy():
+        db.put_if_absent(("models", "first"), {"v": 1})
+        holder.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.3, holder.execute, ["ROLLBACK"]).start()
+        db.put_if_absent(("models", "second"), {"v": 1})  # waits, does not raise
+    assert db.get(("models", "second")) is not None
+    holder.close()
+    db.close()
+
+
+def test_writes_unless_busy_is_sqlite_only(db: SqlRepository) -> None:
+    """Only SQLite offers it (see the PostgreSQL and MySQL suites for theirs: None); it
+    is the thread's setting, and ends with the block."""
+    assert db.writes_unless_busy is not None
+    assert quick_writes(MemoryRepository()) is None
+    holder = _locked_by_another_process(Path(str(db.engine.url.database)))
+    with db.writes_unless_busy():
+        pass
+    threading.Timer(0.3, holder.execute, ["ROLLBACK"]).start()
+    db.put_if_absent(("models", "after"), {"v": 1})  # waits: the block has ended
+    holder.close()
 
 
 def _is_closed(dbapi_connection: sqlite3.Connection) -> bool:

@@ -1,15 +1,20 @@
 """Where the server runs a call: the few-point-read calls on the event loop when the
-backend's reads never wait, everything else in a worker thread."""
+backend's reads never wait, the small writes of a run there too when its writes are quick
+(SQLite) and would not wait, everything else in a worker thread."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from serverkit import PREFIX, Served, ServerThread, send
 from starlette.types import Receive, Scope, Send
 
+from registry_backends import open_registry
 from registry_core import MemoryRepository, Registry
 from registry_core.protocol import Document, Key
 from registry_server import create_app
@@ -88,3 +93,90 @@ def test_writes_and_longer_reads_always_run_in_a_worker_thread(
     made, served = setup
     readers = made.reader_threads(served, method, path, body)
     assert readers and not readers & made.loop_threads
+
+
+# -- small writes on SQLite -----------------------------------------------------------------
+
+
+class _SqliteSetup:
+    """A SQLite registry with a run, served; notes the threads its writes run on."""
+
+    def __init__(self, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.path = path
+        self.registry = open_registry(f"sqlite:///{path}")
+        self.run = self.registry.create_run(self.registry.create_experiment("fraud").id)
+        self.registry.create_model("fraud")
+        self.writers: list[int] = []
+        repo = self.registry.repository
+        put = repo.put_if_absent
+
+        def noting(key: Key, data: dict) -> Document:
+            self.writers.append(threading.get_ident())
+            return put(key, data)
+
+        monkeypatch.setattr(repo, "put_if_absent", noting)
+
+    def metric(self, step: int) -> dict:
+        return {"run_id": self.run.id, "key": "loss", "value": 0.5, "timestamp": 1, "step": step}
+
+
+@pytest.fixture
+def sqlite_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[_SqliteSetup, Served, set[int]]]:
+    made = _SqliteSetup(tmp_path / "registry.db", monkeypatch)
+    loop_threads: set[int] = set()
+    inner = create_app(made.registry, prefix=PREFIX)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        loop_threads.add(threading.get_ident())
+        await inner(scope, receive, send)
+
+    made.registry.grant("ana", "maintainer")
+    token = made.registry.create_token("ana")
+    made.writers.clear()
+    with ServerThread(app) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        yield made, Served(base + PREFIX, base, made.registry, {"ana": token}), loop_threads
+    made.registry.repository.close()  # type: ignore[attr-defined]
+
+
+def test_a_small_write_on_sqlite_runs_on_the_event_loop(
+    sqlite_served: tuple[_SqliteSetup, Served, set[int]],
+) -> None:
+    made, served, loop_threads = sqlite_served
+    answer = send(served, "POST", "/api/2.0/mlflow/runs/log-metric", made.metric(0))
+    assert answer.status == 200, answer.body
+    assert made.writers and set(made.writers) == loop_threads
+    assert [m.step for m in made.registry.get_run_metrics(made.run.id)] == [0]
+
+
+def test_a_small_write_that_would_wait_goes_to_a_thread_and_the_loop_serves_on(
+    sqlite_served: tuple[_SqliteSetup, Served, set[int]],
+) -> None:
+    """Another process holds the file's write lock: the metric waits for it in a worker
+    thread, while the event loop goes on answering reads."""
+    made, served, loop_threads = sqlite_served
+    holder = sqlite3.connect(made.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    answers: list[int] = []
+    writing = threading.Thread(
+        target=lambda: answers.append(
+            send(served, "POST", "/api/2.0/mlflow/runs/log-metric", made.metric(1)).status
+        )
+    )
+    try:
+        writing.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        read = send(served, "GET", "/api/2.0/mlflow/registered-models/get?name=fraud")
+        assert read.status == 200, read.body
+        assert time.monotonic() - started < 0.25
+        assert answers == []  # still waiting for the lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    writing.join(30)
+    assert answers == [200]
+    assert made.writers and not set(made.writers) & loop_threads
+    assert [m.step for m in made.registry.get_run_metrics(made.run.id)] == [1]

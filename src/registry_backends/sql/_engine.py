@@ -32,6 +32,7 @@ from sqlalchemy import event, exc
 
 from registry_backends._install import install_command
 from registry_core.errors import BackendNotInstalled, InvalidInput
+from registry_core.protocol import WouldWait
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -49,6 +50,9 @@ _EXTRAS = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql", "mariadb
 WRITE_OPTION = "modelreg_write"
 #: Execution option: this connection runs one read statement (SQLite: no BEGIN at all).
 READ_OPTION = "modelreg_read"
+#: Execution option, with `WRITE_OPTION` on SQLite: if the file is locked by another
+#: writer, BEGIN raises `WouldWait` at once instead of waiting out the busy timeout.
+NO_WAIT_OPTION = "modelreg_no_wait"
 #: ``?synchronous=`` values: what SQLite's ``PRAGMA synchronous`` and PostgreSQL's
 #: ``synchronous_commit`` are set to on every connection. ``full`` is the default.
 SYNCHRONOUS = {
@@ -247,4 +251,17 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     if options.get(READ_OPTION):
         return  # a single SELECT is atomic on its own (and sees the last commit in WAL)
     driver: Any = connection.connection.dbapi_connection  # skips SQLAlchemy's execution
-    driver.execute("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")
+    if not options.get(WRITE_OPTION):
+        driver.execute("BEGIN")
+    elif options.get(NO_WAIT_OPTION):
+        driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except connection.dialect.loaded_dbapi.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            raise WouldWait(str(error)) from error
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    else:
+        driver.execute("BEGIN IMMEDIATE")

@@ -35,12 +35,14 @@ from sqlalchemy import exc
 
 from registry_backends.sql._engine import (
     BUSY_TIMEOUT_SECONDS,
+    NO_WAIT_OPTION,
     READ_OPTION,
     WRITE_OPTION,
     sqlite_reader,
 )
 from registry_backends.sql._errors import db_errors, reason, translate
 from registry_core.errors import BackendError
+from registry_core.protocol import WouldWait
 
 __all__ = ["Executed", "Sessions"]
 
@@ -56,12 +58,16 @@ def _file_writer_lock(database: str) -> threading.RLock:
 
 
 @contextlib.contextmanager
-def _queued(lock: threading.RLock | None, doing: str) -> Iterator[None]:
-    """Hold ``lock`` (when there is one) for the block; give up after the busy timeout."""
+def _queued(lock: threading.RLock | None, doing: str, *, wait: bool = True) -> Iterator[None]:
+    """Hold ``lock`` (when there is one) for the block; give up after the busy timeout,
+    or at once with `WouldWait` when not to ``wait``."""
     if lock is None:
         yield
         return
-    if not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+    if not wait:
+        if not lock.acquire(blocking=False):
+            raise WouldWait(f"{doing}: another writer in this process holds the database")
+    elif not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
         raise BackendError(
             f"{doing}: another writer in this process held the database for "
             f"{BUSY_TIMEOUT_SECONDS} s"
@@ -102,6 +108,7 @@ class _ThreadState(threading.local):
     conn: sa.Connection | None = None
     broken: str | None = None
     reader: _Reader | None = None
+    no_wait: bool = False  # inside `writes_unless_busy`, until a write has begun
 
 
 class Sessions:
@@ -138,6 +145,25 @@ class Sessions:
         return self._local.conn is not None
 
     @contextlib.contextmanager
+    def writes_unless_busy(self) -> Iterator[None]:
+        """On SQLite, the calling thread's first write in the block raises `WouldWait`
+        instead of waiting for another writer (of this process or another); once one
+        has begun, later writes wait as usual. Elsewhere, nothing changes."""
+        state = self._local
+        before, state.no_wait = state.no_wait, self._sqlite
+        try:
+            yield
+        finally:
+            state.no_wait = before
+
+    def _write_options(self, state: _ThreadState) -> dict[str, bool]:
+        """SQLite's BEGIN IMMEDIATE (writers queue, never deadlock), and no waiting for
+        the lock under `writes_unless_busy`."""
+        if not self._sqlite:
+            return {}
+        return {WRITE_OPTION: True, NO_WAIT_OPTION: state.no_wait}
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction for this thread's calls; nested calls join it.
 
@@ -147,20 +173,19 @@ class Sessions:
         if state.conn is not None:
             yield
             return
-        with _queued(self._writer_lock, "starting a transaction"):
+        with _queued(self._writer_lock, "starting a transaction", wait=not state.no_wait):
             yield from self._transaction(state)
 
     def _transaction(self, state: _ThreadState) -> Iterator[None]:
         with db_errors("starting a transaction", self._secrets):
             conn = self._engine.connect()
             try:
-                if self._sqlite:  # BEGIN IMMEDIATE: writers queue, never deadlock
-                    conn.execution_options(**{WRITE_OPTION: True})
+                conn.execution_options(**self._write_options(state))
                 conn.begin()
             except BaseException:
                 conn.close()
                 raise
-        state.conn, state.broken = conn, None
+        state.conn, state.broken, state.no_wait = conn, None, False
         try:
             yield
             if state.broken is not None:
@@ -195,16 +220,18 @@ class Sessions:
                 raise translate(error, doing, self._secrets) from error
             return
         with (
-            _queued(self._writer_lock if write else None, doing),
+            _queued(self._writer_lock if write else None, doing, wait=not state.no_wait),
             db_errors(doing, self._secrets),
             self._engine.connect() as conn,
         ):
             if not write:  # one statement: no BEGIN/COMMIT round trips
                 conn.execution_options(**self._read_options)
-            elif self._sqlite:
-                conn.execution_options(**{WRITE_OPTION: True})
+            else:
+                conn.execution_options(**self._write_options(state))
             try:
                 with conn.begin():
+                    if write:
+                        state.no_wait = False
                     yield conn
             except self._dbapi_error as error:
                 self._drop_if_disconnected(conn, error)

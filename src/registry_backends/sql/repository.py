@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -123,6 +123,11 @@ class SqlRepository:
         self._read = self._sessions.read
         #: SQLite in WAL: readers never wait for writers (registry_core.protocol).
         self.quick_reads = engine.dialect.name == "sqlite"
+        #: SQLite: a small write is as quick as a read unless another writer holds the
+        #: file (registry_core.protocol); a database server's writes take a round trip.
+        self.writes_unless_busy: Callable[[], contextlib.AbstractContextManager[None]] | None = (
+            self._sessions.writes_unless_busy if self.quick_reads else None
+        )
 
     def __repr__(self) -> str:
         return f"SqlRepository({self.url!r}, artifacts={self._blobs.root!r})"
