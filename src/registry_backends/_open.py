@@ -97,6 +97,32 @@ def _load(scheme: str) -> Callable[..., Repository]:
     return factory
 
 
+def registry_url(url: str | None = None) -> str:
+    """``url``, or the default registry's: ``$MODELREG_URL``, else ``./modelreg-registry``."""
+    return (os.environ.get("MODELREG_URL") or DEFAULT_URL) if url is None else url
+
+
+def local_path(url: str) -> str | None:
+    """The file or folder a local registry URL names (a folder, ``file://``,
+    ``sqlite:///``), or None for other stores."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    if scheme.lower() == "file":
+        return rest
+    if scheme.lower() == "sqlite" and rest.startswith("/"):
+        path = rest[1:].split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
+
+
+def is_missing_local(url: str) -> bool:
+    """Whether ``url`` names a local registry (folder or SQLite file) not made yet: opening
+    it would make it."""
+    path = local_path(url)
+    return path is not None and not os.path.exists(path)
+
+
 def open_registry(
     url: str | None = None, *, actor: Actor | str | None = None, **options: Any
 ) -> Registry:
@@ -104,8 +130,7 @@ def open_registry(
 
     With ``actor`` the registry checks every call against that user's role.
     """
-    if url is None:
-        url = os.environ.get("MODELREG_URL") or DEFAULT_URL
+    url = registry_url(url)
     if not isinstance(url, str) or not url:
         raise InvalidInput(f"registry URL must be a non-empty string, not {url!r}")
     scheme = _scheme(url)

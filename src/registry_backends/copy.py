@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +60,7 @@ from typing import Any
 
 import attrs
 
-from registry_backends._open import open_registry
+from registry_backends._open import is_missing_local, local_path, open_registry
 from registry_core import Registry
 from registry_core.convert import load_time
 from registry_core.errors import (
@@ -222,10 +221,9 @@ def _open(where: Where, tokens: bool, *, destination: bool, dry_run: bool) -> Re
     `NotFound` (a mistyped path would copy nothing), as the destination of a dry run an
     empty registry stands in for it (everything would be copied)."""
     if isinstance(where, str):
-        path = _local_path(where)
-        if path is not None and not os.path.exists(path):
+        if is_missing_local(where):
             if not destination:
-                raise NotFound(f"no registry at {where!r}: {path!r} does not exist")
+                raise NotFound(f"no registry at {where!r}: {local_path(where)!r} does not exist")
             if dry_run:
                 return open_registry("memory://").repository
         return open_registry(where).repository
@@ -243,20 +241,6 @@ def _open(where: Where, tokens: bool, *, destination: bool, dry_run: bool) -> Re
         if tokens:
             where.require(Action.MANAGE_MEMBERS)
     return where.repository
-
-
-def _local_path(url: str) -> str | None:
-    """The file or folder a local registry URL names (a folder, ``file://``,
-    ``sqlite:///``), or None for other stores."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    if scheme.lower() == "file":
-        return rest
-    if scheme.lower() == "sqlite" and rest.startswith("/"):
-        path = rest[1:].split("?", 1)[0]
-        return path if path and path != ":memory:" else None
-    return None
 
 
 def _docs(repo: Repository, prefix: Key, starts: str | None = None) -> Iterator[tuple[str, Any]]:

@@ -232,12 +232,17 @@ def import_package(
 
 
 def _import_package(
-    path: PathLike, registry: Registry, *, progress: Progress | None = None
+    path: PathLike,
+    registry: Registry,
+    *,
+    progress: Progress | None = None,
+    checked: Package | None = None,
 ) -> tuple[ModelVersion, bool]:
-    """`import_package`, and whether it wrote anything (False: it was already there)."""
+    """`import_package`, and whether it wrote anything (False: it was already there).
+    ``checked``: what `verify_package` found in ``path`` already (not checked again)."""
     registry.require(Action.CREATE)
     registry.require(Action.UPDATE)
-    package = verify_package(path, progress=progress)
+    package = checked if checked is not None else verify_package(path, progress=progress)
     mark = hashlib.sha256(package.manifest_bytes()).hexdigest()
     _take_over(registry, package, mark)
     there = _already_there(registry, package)

@@ -53,6 +53,17 @@ def test_dry_run_then_import_then_nothing_left(
     ]
 
 
+def test_a_dry_run_into_a_local_registry_not_made_yet_makes_none(
+    cli: Cli, mlflow_store: str, tmp_path: Path
+) -> None:
+    folder, database = tmp_path / "new-folder", tmp_path / "new.db"
+    for target in (str(folder), f"sqlite:///{database}"):
+        dry = cli("import-mlflow", "--from", mlflow_store, "--dry-run", "--registry", target)
+        assert dry.code == 0, dry.err
+        assert "would import: fraud: MLflow version 2 -> 2.1.0 (ready" in dry.out
+    assert not folder.exists() and not database.exists()
+
+
 def test_a_conflict_exits_1(cli: Cli, mlflow_store: str, registry: Registry) -> None:
     assert cli("import-mlflow", "--from", mlflow_store).code == 0
     registry.update_version("churn", "1.0.0", description="changed here")

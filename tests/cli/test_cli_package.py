@@ -125,6 +125,25 @@ def test_a_tampered_package_is_not_imported(
     assert len(other.list_models()) == 0
 
 
+def test_a_refused_package_makes_no_local_registry(
+    cli: Cli, published: tuple[str, str], tmp_path: Path
+) -> None:
+    """Importing into a folder or SQLite file not made yet checks the package first: a
+    bad one leaves nothing behind; a sound one makes the registry and lands."""
+    good, cut = tmp_path / "good.tar", tmp_path / "cut.tar"
+    assert cli("export", *published, "-o", str(good)).code == 0
+    cut.write_bytes(good.read_bytes()[:1024])  # the manifest cut short
+    folder, database = tmp_path / "folder", tmp_path / "new.db"
+    for target in (str(folder), f"sqlite:///{database}"):
+        run = cli("import", str(cut), "--registry", target)
+        assert run.code == 1, run.out
+        assert "cut.tar" in run.err, run.err
+    assert not folder.exists() and not database.exists()
+    run = cli("import", str(good), "--registry", str(folder))
+    assert run.code == 0, run.err
+    assert open_registry(str(folder)).get_version(*published).state.is_sealed
+
+
 def test_export_of_a_draft_and_import_of_a_conflict_fail(
     cli: Cli, registry: Registry, published: tuple[str, str], tmp_path: Path
 ) -> None:

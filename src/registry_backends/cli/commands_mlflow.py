@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from registry_backends import open_registry
 from registry_backends.cli.common import Context, Subparsers, add_command
 from registry_backends.cli.output import to_jsonable
 from registry_backends.cli.progress import bars_wanted, progress_bar
@@ -71,7 +72,10 @@ def run(ctx: Context) -> int:
                 bar(now.bytes_done - seen)
             seen = now.bytes_done
 
-        report = import_mlflow(args.source, ctx.registry, dry_run=args.dry_run, progress=progress)
+        # a dry run into a local registry not made yet compares with an empty one
+        new = args.dry_run and ctx.registry_is_new()
+        registry = open_registry("memory://") if new else ctx.registry
+        report = import_mlflow(args.source, registry, dry_run=args.dry_run, progress=progress)
     ctx.out.result(_payload(report), str(report))
     return 1 if report.conflicts else 0
 

@@ -99,7 +99,9 @@ def import_(ctx: Context) -> int:
     with local_files([path], "read"):
         total = 2 * os.path.getsize(path)  # checked, then stored
         with progress_bar(total, "import", enabled=bars_wanted(ctx.quiet)) as progress:
-            version, wrote = _import_package(path, ctx.registry, progress=progress)
+            # checked before a local registry is made for it: a bad package makes none
+            checked = verify_package(path, progress=progress) if ctx.registry_is_new() else None
+            version, wrote = _import_package(path, ctx.registry, progress=progress, checked=checked)
     ctx.out.done(
         {**_version_summary(version), "imported": wrote},
         f"imported {version.model} {version.version} ({version.state.value}, "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from registry_backends import open_registry
+from registry_backends._open import is_missing_local, registry_url
 from registry_backends.cli.output import Output
 from registry_core import InvalidVersion, Registry, RegistryError, Version
 
@@ -64,6 +65,11 @@ class Context:
         self.quiet: bool = bool(getattr(args, "quiet", False))
         self.out = Output(json_mode=self.json, quiet=self.quiet)
         self._registry: Registry | None = None
+
+    def registry_is_new(self) -> bool:
+        """Whether ``--registry`` names a local folder or SQLite file not made yet: opening
+        it would make it, which a dry run or a refused import must not."""
+        return is_missing_local(registry_url(getattr(self.args, "registry", None)))
 
     @property
     def registry(self) -> Registry:
