@@ -32,6 +32,12 @@ def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+#: How many texts `_fold` and `_path_rule` remember: a version's or a run's manifest is
+#: parsed again each time it is read, its paths with it.
+_REMEMBERED = 16384
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
 def _fold(text: str) -> str:
     """Return the case-insensitive form of `text`: casefolded, then NFC-normalised."""
     return unicodedata.normalize("NFC", text.casefold())
@@ -98,10 +104,16 @@ def _check_path(what: str, text: object) -> str:
     """Return `text` if it is a valid artifact path, else raise `InvalidPath` naming `what`."""
     if not isinstance(text, str):
         raise _invalid(what, text, f"must be a str, not {type(text).__name__}")
-    rule = _characters_error(text) or _shape_error(text)
+    rule = _path_rule(str(text))
     if rule is not None:
         raise _invalid(what, text, rule)
     return text
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _path_rule(text: str) -> str | None:
+    """The rule `text` breaks as an artifact path, if any (checked once per text)."""
+    return _characters_error(text) or _shape_error(text)
 
 
 @functools.total_ordering
