@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import io
@@ -307,6 +308,27 @@ def test_other_threads_see_a_transaction_only_once_it_commits(db: SqlRepository)
     assert db.get(("models", "a")) is not None
 
 
+@contextlib.contextmanager
+def _held_by_another_thread(repo: SqlRepository) -> Iterator[None]:
+    """A thread of this process inside a write transaction of ``repo`` for the block."""
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with repo.transaction():
+            repo.put_if_absent(("models", "held"), {"v": 1})
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def test_writers_of_one_process_queue_on_a_lock_per_database_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,24 +338,10 @@ def test_writers_of_one_process_queue_on_a_lock_per_database_file(
     first = open_sql(f"sqlite:///{tmp_path}/one.db")
     second = open_sql(f"sqlite:///{tmp_path}/one.db")
     other = open_sql(f"sqlite:///{tmp_path}/other.db")
-    holding, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with first.transaction():
-            first.put_if_absent(("models", "held"), {"v": 1})
-            holding.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with _held_by_another_thread(first):
         with pytest.raises(BackendError, match="another writer in this process"):
             second.put_if_absent(("models", "queued"), {"v": 1})
         other.put_if_absent(("models", "free"), {"v": 1})
-    finally:
-        done.set()
-        thread.join()
     second.put_if_absent(("models", "queued"), {"v": 1})
     assert second.get(("models", "held")) is not None
     assert other.get(("models", "free")) is not None
@@ -379,23 +387,12 @@ def test_writes_unless_busy_give_way_at_once_to_a_writer_of_another_process(
 def test_writes_unless_busy_give_way_to_a_writer_of_this_process(db: SqlRepository) -> None:
     unless_busy = quick_writes(db)
     assert unless_busy is not None
-    holding, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.transaction():
-            db.put_if_absent(("models", "held"), {"v": 1})
-            holding.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert holding.wait(10)
-        with pytest.raises(WouldWait, match="another writer in this process"), unless_busy():
-            db.put_if_absent(("models", "b"), {"v": 1})
-    finally:
-        done.set()
-        thread.join()
+    with (
+        _held_by_another_thread(db),
+        pytest.raises(WouldWait, match="another writer in this process"),
+        unless_busy(),
+    ):
+        db.put_if_absent(("models", "b"), {"v": 1})
     assert db.get(("models", "b")) is None
     with unless_busy():  # free now: written on the spot
         db.put_if_absent(("models", "b"), {"v": 1})
