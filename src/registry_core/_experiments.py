@@ -107,7 +107,11 @@ class ExperimentsMixin(RegistryBase):
         return from_document(doc.data, Experiment), doc
 
     def _ensure_default(self) -> None:
-        """Create the experiment ``Default`` (id ``0``) unless it exists."""
+        """Create the experiment ``Default`` (id ``0``) unless it exists; once it does,
+        one read (so reading experiments writes nothing, and needs no write access to
+        the store, after the first time)."""
+        if self._repo.get(experiment_key(DEFAULT_EXPERIMENT)) is not None:
+            return  # its name was claimed before it was written
         now = self._now()
         default = Experiment(
             id=DEFAULT_EXPERIMENT, name=_DEFAULT_NAME, created_at=now, updated_at=now
