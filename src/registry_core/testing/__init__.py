@@ -16,11 +16,11 @@ Adopt it with one class (pytest collects it because its name starts with ``Test`
 The parts can be adopted one by one: `RepositoryContractTests` (the protocol's atomic
 primitives), `RegistryContractTests` (the service end to end), `RenameContractTests`,
 `RunContractTests` (experiments, runs and promotion), `AccessContractTests` (the
-permission matrix), `ReadBackContractTests` (settings, tokens and tags read back from
-storage, pages under concurrent writes), `CrashContractTests` (operations killed after
-each storage write), `ProcessRaceTests` (multi-process races), `KilledWriterTests` (a
-writer process killed with SIGKILL) and `StateMachineTests` (random calls compared with
-the reference).
+permission matrix; a slow remote store may set ``access_cells = ACCESS_SAMPLE``),
+`ReadBackContractTests` (settings, tokens and tags read back from storage, pages under
+concurrent writes), `CrashContractTests` (operations killed after each storage write),
+`ProcessRaceTests` (multi-process races), `KilledWriterTests` (a writer process killed
+with SIGKILL) and `StateMachineTests` (random calls compared with the reference).
 To opt out of one test, re-bind it with a mark in the subclass, never fork it; `rebind`
 marks a copy, so the mark does not leak into the base class and every other backend::
 
@@ -51,7 +51,7 @@ Each bug below got past the suite in a backend before the test named after it ex
 ``test_delete_with_an_etag_of_a_missing_document_is_a_no_op``.
 """
 
-from registry_core.testing.access_tests import AccessContractTests
+from registry_core.testing.access_tests import ACCESS_SAMPLE, AccessContractTests
 from registry_core.testing.contract import RepositoryContractTests, run_threads
 from registry_core.testing.crash_tests import (
     AliasAfterCrashTests,
@@ -70,6 +70,7 @@ from registry_core.testing.rename_tests import RenameContractTests
 from registry_core.testing.run_tests import RunContractTests
 
 __all__ = [
+    "ACCESS_SAMPLE",
     "AccessContractTests",
     "AliasAfterCrashTests",
     "ConformanceTests",
