@@ -55,7 +55,9 @@ one server's turn and the other's, and a single round at one client lasts under 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import multiprocessing as mp
 import os
@@ -341,9 +343,12 @@ class RunFlow:
     """The everyday training script against the tracking URI in the environment."""
 
     def __init__(self, experiment: str, model: str) -> None:
+        import logging
+
         import mlflow
         import mlflow.pyfunc
 
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # a warning per log_model
         self.mlflow = mlflow
         self.model = model
         self.blob = Path()
@@ -362,12 +367,17 @@ class RunFlow:
             for step in range(FLOW_METRICS):
                 mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
             mlflow.log_artifact(str(self.blob), "data")
-            mlflow.pyfunc.log_model(
-                name="model",
-                python_model=make_doubler(),
-                registered_model_name=self.model,
-                pip_requirements=["mlflow"],
-            )
+            # the registration prints two lines to stderr ("Successfully registered ...")
+            with contextlib.redirect_stderr(io.StringIO()):
+                self._log_model()
+
+    def _log_model(self) -> None:
+        self.mlflow.pyfunc.log_model(
+            name="model",
+            python_model=make_doubler(),
+            registered_model_name=self.model,
+            pip_requirements=["mlflow"],
+        )
 
     def check(self, client: Any) -> dict[str, int]:
         """The flows' versions, and the READY ones (modelreg: its state tag ``ready``)."""
