@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from registry_core.permissions import Visibility
 from registry_core.testing.access_tests import (
     ACCESS_SAMPLE,
     CALLERS,
@@ -14,9 +15,9 @@ from registry_core.testing.access_tests import (
 )
 
 
-def _answers(who: str, visibility: object) -> tuple[bool, ...]:
+def _answers(who: str, visibility: Visibility) -> tuple[bool, ...]:
     role = CALLERS[who][1]
-    return tuple(expected(access, role, visibility, True) for access in Access)  # type: ignore[arg-type]
+    return tuple(expected(access, role, visibility, True) for access in Access)
 
 
 def test_the_sample_gives_every_kind_of_answer_the_matrix_gives() -> None:
