@@ -369,15 +369,12 @@ class RunFlow:
             mlflow.log_artifact(str(self.blob), "data")
             # the registration prints two lines to stderr ("Successfully registered ...")
             with contextlib.redirect_stderr(io.StringIO()):
-                self._log_model()
-
-    def _log_model(self) -> None:
-        self.mlflow.pyfunc.log_model(
-            name="model",
-            python_model=make_doubler(),
-            registered_model_name=self.model,
-            pip_requirements=["mlflow"],
-        )
+                mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=make_doubler(),
+                    registered_model_name=self.model,
+                    pip_requirements=["mlflow"],
+                )
 
     def check(self, client: Any) -> dict[str, int]:
         """The flows' versions, and the READY ones (modelreg: its state tag ``ready``)."""
