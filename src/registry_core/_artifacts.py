@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,27 +111,101 @@ class Holder:
     require: Callable[[Any, str], None]
 
 
-def _holds(entity: Holding, upload: Upload) -> bool:
-    return any(u.token == upload.token for u in entity.uploads)
+_Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+"""Opens one file of an upload when its turn comes (a folder's files are opened in turn)."""
 
 
-def _lost_hold(entity: Holding, path: ArtifactPath) -> str:
+@attrs.frozen
+class _Hold:
+    """One upload's claim on its paths: an `Upload` entry per path, all with one token,
+    so that they are renewed, released or lapse together."""
+
+    token: str
+    expires: dt.datetime
+    paths: tuple[ArtifactPath, ...]
+    package: str = ""  # the version's or run's, once the hold is in place
+
+    @property
+    def uploads(self) -> tuple[Upload, ...]:
+        return tuple(Upload(path, self.token, self.expires) for path in self.paths)
+
+    @property
+    def named(self) -> str:
+        """How messages name what is uploaded: the path, or the first and a count."""
+        first, more = self.paths[0], len(self.paths) - 1
+        return f"'{first}'" if not more else f"'{first}' and {more} more file{'s' * (more > 1)}"
+
+    def blob(self, path: ArtifactPath) -> str:
+        return f"{self.package}/{path}"
+
+
+def _holds(entity: Holding, token: str) -> bool:
+    return any(u.token == token for u in entity.uploads)
+
+
+def _lost_hold(entity: Holding, named: str) -> str:
     return (
-        f"the upload of '{path}' to {title(entity)} lost its hold on the path (it stalled "
-        "past its lease, or the target was deleted and made again); upload it again"
+        f"the upload of {named} to {title(entity)} lost its hold (it stalled past its "
+        "lease, or the target was deleted and made again); upload it again"
     )
 
 
-def _clash(entity: Holding, path: ArtifactPath) -> str | None:
-    """Why ``path`` cannot join the manifest: taken, or a file where a folder is (or back)."""
-    for artifact in entity.artifacts:
-        if artifact.path.key == path.key:
-            return f"artifact '{artifact.path}' already exists"
-        if path.is_within(artifact.path):
-            return f"'{artifact.path}' is a file, so '{path}' cannot be inside it"
-        if artifact.path.is_within(path):
-            return f"'{path}' is a folder holding '{artifact.path}'"
-    return None
+class _Taken:
+    """Paths in use, indexed so that a new path's clash with any of them is found in a
+    few dict lookups (its own key and its folders'), not by a walk over all of them."""
+
+    def __init__(self, paths: Iterable[ArtifactPath]) -> None:
+        self._files: dict[str, ArtifactPath] = {}
+        self._folders: dict[str, ArtifactPath] = {}  # folder key -> a path inside it
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: ArtifactPath) -> None:
+        key = path.key
+        self._files.setdefault(key, path)
+        for folder in _folders(key):
+            self._folders.setdefault(folder, path)
+
+    def clash(self, path: ArtifactPath) -> tuple[str, ArtifactPath] | None:
+        """How ``path`` clashes with a path in use, and which: ``"same"`` (equal keys),
+        ``"inside"`` (``path`` lies under that one) or ``"holds"`` (that one lies under
+        ``path``); `None` if it is free."""
+        key = path.key
+        if key in self._files:
+            return "same", self._files[key]
+        for folder in _folders(key):
+            if folder in self._files:
+                return "inside", self._files[folder]
+        if key in self._folders:
+            return "holds", self._folders[key]
+        return None
+
+    def why_not(self, path: ArtifactPath) -> str | None:
+        """Why ``path`` cannot join these files: taken, or a file where a folder is (or back)."""
+        found = self.clash(path)
+        if found is None:
+            return None
+        how, other = found
+        if how == "same":
+            return f"artifact '{other}' already exists"
+        if how == "inside":
+            return f"'{other}' is a file, so '{path}' cannot be inside it"
+        return f"'{path}' is a folder holding '{other}'"
+
+
+def _folders(key: str) -> Iterable[str]:
+    """The keys of the folders above the path with key ``key``, outermost first."""
+    at = key.find("/")
+    while at != -1:
+        yield key[:at]
+        at = key.find("/", at + 1)
+
+
+def _open_local(source: str | os.PathLike[str]) -> IO[bytes]:
+    try:
+        return open(source, "rb")
+    except OSError as error:
+        raise InvalidInput(f"cannot read {os.fspath(source)!r}: {error.strerror}") from error
 
 
 class ArtifactsMixin(RegistryBase):
@@ -177,27 +253,13 @@ class ArtifactsMixin(RegistryBase):
         if not isinstance(source, (str, os.PathLike)):
             if name is None:
                 raise InvalidInput("uploading a stream needs a name= for the artifact")
-            return self._store(holder, ArtifactPath.join(subfolder, name), source, progress)
+            return self._store_one(holder, ArtifactPath.join(subfolder, name), source, progress)
         if name is None:
             path = ArtifactPath.from_local(subfolder, Path(source).name)
         else:
             path = ArtifactPath.join(subfolder, name)
-        return self._store_file(holder, source, path, progress)
-
-    def _store_file(
-        self,
-        holder: Holder,
-        source: str | os.PathLike[str],
-        path: ArtifactPath,
-        progress: Progress | None,
-    ) -> Artifact:
-        try:
-            stream = open(source, "rb")  # noqa: SIM115 (closed by the with below)
-        except OSError as error:
-            shown = os.fspath(source)
-            raise InvalidInput(f"cannot read {shown!r}: {error.strerror}") from error
-        with stream:
-            return self._store(holder, path, stream, progress)
+        with _open_local(source) as stream:  # unreadable: refused before any write
+            return self._store_one(holder, path, stream, progress)
 
     def _upload_dir(
         self,
@@ -206,11 +268,15 @@ class ArtifactsMixin(RegistryBase):
         subfolder: str | None,
         progress: Progress | None,
     ) -> list[Artifact]:
-        """`upload_dir` into a draft or a run; the paths are all checked before any upload."""
+        """`upload_dir` into a draft or a run, all or nothing (see `_store`)."""
         plan = _local_files(directory, subfolder)
-        return [self._store_file(holder, local, path, progress) for local, path in plan]
+        if not plan:
+            holder.require(holder.load()[0], f"upload {str(directory)!r} into it")
+            return []
+        sources = [(path, functools.partial(_open_local, local)) for local, path in plan]
+        return self._store(holder, sources, progress)
 
-    def _store(
+    def _store_one(
         self,
         holder: Holder,
         path: ArtifactPath,
@@ -218,120 +284,164 @@ class ArtifactsMixin(RegistryBase):
         progress: Progress | None,
         replace: Artifact | None = None,
     ) -> Artifact:
-        """Hold the path, write the blob to its name, then record it in the manifest.
+        """`_store` of one stream, which stays open for its owner."""
+        return self._store(
+            holder, [(path, lambda: contextlib.nullcontext(stream))], progress, replace
+        )[0]
+
+    def _store(
+        self,
+        holder: Holder,
+        sources: Sequence[tuple[ArtifactPath, _Opener]],
+        progress: Progress | None,
+        replace: Artifact | None = None,
+    ) -> list[Artifact]:
+        """Hold every path in one write, write each blob to its name, then record them all
+        in the manifest in one more: all or nothing, in three writes however many files.
 
         The manifest names a blob only once its bytes are in place, and while the upload
-        holds the path no other upload can write there: a delete and re-upload racing a
-        slow upload can never leave the blob and the manifest disagreeing.
+        holds a path no other upload can write there: a delete and re-upload racing a slow
+        upload can never leave a blob and the manifest disagreeing. If anything fails
+        before the manifest takes the files (a bad file, a lost hold, an interrupt), the
+        holds are dropped and the blobs written so far removed, so stored data is as it was.
 
         One window stays open: between an upload's last check of its hold and the end of
         its blob commit, its version could be deleted, made again, and the same path
         uploaded anew; the late commit would then overwrite that blob. Closing it needs
         conditional blob commits, which the stores offer in different ways.
         """
-        upload, package = self._hold(holder, path, replace)
+        hold = self._hold(holder, [path for path, _ in sources], replace)
         held_at = time.monotonic()
-        blob = f"{package}/{path}"
+
+        def keep_hold() -> None:
+            nonlocal held_at
+            if time.monotonic() - held_at > RENEW_AFTER:
+                self._renew(holder, hold)
+                held_at = time.monotonic()
+
+        written: list[ArtifactPath] = []  # committed blobs no manifest names yet
+        artifacts: list[Artifact] = []
+        try:
+            for path, opener in sources:
+                with opener() as stream:
+                    size, sha256 = self._write_blob(hold.blob(path), stream, progress, keep_hold)
+                written.append(path)
+                artifacts.append(Artifact(path, size, sha256))
+            self._record(holder, hold, artifacts, replace)
+        except BaseException:
+            self._let_go(holder, hold, written)
+            raise
+        return artifacts
+
+    def _write_blob(
+        self, blob: str, stream: IO[bytes], progress: Progress | None, keep_hold: Callable[[], None]
+    ) -> tuple[int, str]:
+        """Stream ``stream`` into the blob ``blob``, hashing it; commit it while the upload
+        still holds its path. Returns (size, sha256)."""
         writer = self._repo.open_blob_writer(blob)
-        committed = False
 
         def write(chunk: bytes) -> None:
-            nonlocal held_at
             writer.write(chunk)
-            if time.monotonic() - held_at > RENEW_AFTER:
-                self._renew(holder, upload)
-                held_at = time.monotonic()
+            keep_hold()
 
         try:
             size, sha256 = hash_stream(stream, write, progress)
-            artifact = Artifact(path, size, sha256)
-            if time.monotonic() - held_at > RENEW_AFTER:
-                self._renew(holder, upload)  # still ours before the name is written
+            keep_hold()  # still ours before the name is written
             writer.commit()
-            committed = True
-
-            def add(current: Any) -> Any:
-                holder.require(current, f"add '{path}'")
-                if not _holds(current, upload):
-                    raise Conflict(_lost_hold(current, path))
-                kept = current.artifacts
-                if replace is not None:
-                    if current.artifact(path) != replace:
-                        raise Conflict(f"'{path}' changed while it was being rewritten")
-                    kept = tuple(a for a in kept if a.path.key != path.key)
-                merged = sorted((*kept, artifact), key=lambda a: a.path.key)
-                return attrs.evolve(
-                    current,
-                    artifacts=tuple(merged),
-                    uploads=tuple(u for u in current.uploads if u.token != upload.token),
-                )
-
-            with self._atomic():
-                self._update(holder.key, holder.load, add)
         except BaseException:
-            if not committed:
-                writer.abort()
-            self._let_go(holder, upload, blob if committed else None)
+            writer.abort()
             raise
-        return artifact
+        return size, sha256
 
     def _hold(
-        self, holder: Holder, path: ArtifactPath, replace: Artifact | None
-    ) -> tuple[Upload, str]:
-        """Claim ``path`` in the draft or run for one upload; refuse if it is taken or held.
+        self, holder: Holder, paths: Sequence[ArtifactPath], replace: Artifact | None
+    ) -> _Hold:
+        """Claim ``paths`` in the draft or run for one upload; refuse if any is taken or
+        held by another upload. ``replace``: the one path is rewritten, and must still be
+        that artifact."""
+        hold = _Hold(secrets.token_hex(8), self._now() + UPLOAD_LEASE, tuple(paths))
 
-        Returns the hold and the package name of the version or run."""
-        upload = Upload(path, secrets.token_hex(8), self._now() + UPLOAD_LEASE)
-
-        def hold(current: Any) -> Any:
-            holder.require(current, f"add '{path}'")
+        def claim(current: Any) -> Any:
+            holder.require(current, f"add {hold.named}")
             now = self._now()
             live = tuple(u for u in current.uploads if u.expires > now)
-            for other in live:
-                if (
-                    other.path.key == path.key
-                    or path.is_within(other.path)
-                    or (other.path.is_within(path))
-                ):
+            held = _Taken(u.path for u in live)
+            for path in paths:
+                clash = held.clash(path)
+                if clash is not None:
+                    other = next(u for u in live if u.path.key == clash[1].key)
                     raise Conflict(
                         f"'{other.path}' is being uploaded to {title(current)} by another writer; "
                         f"try again when it ends (its hold lapses by {other.expires:%H:%M} UTC "
                         "if that upload died)"
                     )
             if replace is None:
-                reason = _clash(current, path)
-                if reason is not None:
-                    raise AlreadyExists(f"{reason} in {title(current)}")
-            elif current.artifact(path) != replace:
-                raise Conflict(f"'{path}' changed while it was being rewritten")
-            return attrs.evolve(current, uploads=(*live, upload))
+                files = _Taken(a.path for a in current.artifacts)
+                for path in paths:
+                    reason = files.why_not(path)
+                    if reason is not None:
+                        raise AlreadyExists(f"{reason} in {title(current)}")
+            elif current.artifact(paths[0]) != replace:
+                raise Conflict(f"'{paths[0]}' changed while it was being rewritten")
+            return attrs.evolve(current, uploads=(*live, *hold.uploads))
 
         with self._atomic():
-            held = self._update(holder.key, holder.load, hold)
-        return upload, held.package
+            held = self._update(holder.key, holder.load, claim)
+        return attrs.evolve(hold, package=held.package)
 
-    def _renew(self, holder: Holder, upload: Upload) -> None:
-        """Push the hold's expiry out; `Conflict` if the upload lost it meanwhile."""
-        renewed = attrs.evolve(upload, expires=self._now() + UPLOAD_LEASE)
+    def _record(
+        self,
+        holder: Holder,
+        hold: _Hold,
+        artifacts: Sequence[Artifact],
+        replace: Artifact | None,
+    ) -> None:
+        """Add the written files to the manifest and drop their holds, in one write."""
 
-        def renew(current: Any) -> Any:
-            if not _holds(current, upload):
-                raise Conflict(_lost_hold(current, upload.path))
+        def add(current: Any) -> Any:
+            holder.require(current, f"add {hold.named}")
+            if not _holds(current, hold.token):
+                raise Conflict(_lost_hold(current, hold.named))
+            kept = current.artifacts
+            if replace is not None:
+                if current.artifact(replace.path) != replace:
+                    raise Conflict(f"'{replace.path}' changed while it was being rewritten")
+                kept = tuple(a for a in kept if a.path.key != replace.path.key)
+            merged = sorted((*kept, *artifacts), key=lambda a: a.path.key)
             return attrs.evolve(
                 current,
-                uploads=tuple(renewed if u.token == upload.token else u for u in current.uploads),
+                artifacts=tuple(merged),
+                uploads=tuple(u for u in current.uploads if u.token != hold.token),
+            )
+
+        with self._atomic():
+            self._update(holder.key, holder.load, add)
+
+    def _renew(self, holder: Holder, hold: _Hold) -> None:
+        """Push the holds' expiry out; `Conflict` if the upload lost them meanwhile."""
+        expires = self._now() + UPLOAD_LEASE
+
+        def renew(current: Any) -> Any:
+            if not _holds(current, hold.token):
+                raise Conflict(_lost_hold(current, hold.named))
+            return attrs.evolve(
+                current,
+                uploads=tuple(
+                    attrs.evolve(u, expires=expires) if u.token == hold.token else u
+                    for u in current.uploads
+                ),
             )
 
         with self._atomic():
             self._update(holder.key, holder.load, renew)
 
-    def _let_go(self, holder: Holder, upload: Upload, blob: str | None) -> None:
-        """After a failed upload: drop its hold and, if its blob was written but never made
-        it into the manifest, remove the blob. Best effort; the upload's error is raised."""
+    def _let_go(self, holder: Holder, hold: _Hold, written: Sequence[ArtifactPath]) -> None:
+        """After a failed upload: drop its holds and remove the blobs it wrote that never
+        made it into the manifest. Best effort; the upload's error is raised."""
 
         def drop(current: Any) -> Any:
             return attrs.evolve(
-                current, uploads=tuple(u for u in current.uploads if u.token != upload.token)
+                current, uploads=tuple(u for u in current.uploads if u.token != hold.token)
             )
 
         try:
@@ -340,17 +450,16 @@ class ArtifactsMixin(RegistryBase):
         except NotFound:
             current = None  # the version or run was deleted meanwhile
         except RegistryError:
-            return  # the hold lapses on its own; fsck removes a stray blob
-        if blob is None:
-            return
-        now = self._now()
-        if current is not None and (
-            current.artifact(upload.path) is not None
-            or any(u.path.key == upload.path.key and u.expires > now for u in current.uploads)
-        ):
-            return  # the name belongs to the manifest or to another upload now
-        with contextlib.suppress(RegistryError):
-            self._repo.delete_blobs(blob)
+            return  # the holds lapse on their own; fsck removes stray blobs
+        taken: set[str] = set()
+        if current is not None:  # names that belong to the manifest or to another upload now
+            now = self._now()
+            taken.update(a.path.key for a in current.artifacts)
+            taken.update(u.path.key for u in current.uploads if u.expires > now)
+        for path in written:
+            if path.key not in taken:
+                with contextlib.suppress(RegistryError):
+                    self._repo.delete_blobs(hold.blob(path))
 
     def upload_dir(
         self,
@@ -495,7 +604,7 @@ class ArtifactsMixin(RegistryBase):
             try:
                 before = b"" if old is None else self._open(entity, old).read()
                 data = io.BytesIO(before + text.encode("utf-8"))
-                return self._store(holder, path, data, None, replace=old)
+                return self._store_one(holder, path, data, None, replace=old)
             except (Conflict, IntegrityError, NotFound, AlreadyExists):
                 backoff(attempt)  # another appender got between; read its log again
         raise Conflict(f"'{path}' kept changing; try again")
@@ -531,16 +640,26 @@ def _local_files(
     if not root.is_dir():
         raise InvalidInput(f"{str(root)!r} is not a directory")
     plan: list[tuple[Path, ArtifactPath]] = []
-    seen: dict[str, Path] = {}
+    taken = _Taken(())
     for local in sorted(p for p in root.rglob("*") if p.is_file()):
         path = ArtifactPath.from_local(subfolder, local.relative_to(root).as_posix())
-        first = seen.setdefault(path.key, local)
-        if first is not local:
+        clash = taken.clash(path)
+        if clash is not None:
+            first = next(str(there) for there, other in plan if other == clash[1])
+            if clash[0] == "same":
+                why = (
+                    f"would both be artifact path '{path}' (paths are NFC and unique "
+                    "compared case-insensitively)"
+                )
+            else:
+                why = (
+                    f"would be artifact paths '{clash[1]}' and '{path}', a file and a folder "
+                    "of one name (compared case-insensitively)"
+                )
             raise InvalidPath(
-                f"local files {str(first)!r} and {str(local)!r} would both be artifact path "
-                f"'{path}' (paths are NFC and unique compared case-insensitively); "
-                "rename one, nothing was uploaded"
+                f"local files {first!r} and {str(local)!r} {why}; rename one, nothing was uploaded"
             )
+        taken.add(path)
         plan.append((local, path))
     return plan
 

@@ -18,11 +18,15 @@ completed result is wrong fails here too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import functools
 import io
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -127,6 +131,18 @@ def _aliased(api: Any, p: str) -> None:
     api.upload(f"{p}other", "1.0.0", _file(b"neighbour"), name="f")
 
 
+@functools.cache
+def _tree() -> Path:
+    """A local folder of three files, one in a subfolder, for `upload_dir` (made once)."""
+    root = Path(tempfile.mkdtemp(prefix="modelreg-crash-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "tokenizer").mkdir()
+    (root / "config.json").write_bytes(b'{"layers": 2}')
+    (root / "tokenizer" / "vocab.txt").write_bytes(b"a\nb\n")
+    (root / "weights.bin").write_bytes(_WEIGHTS)
+    return root
+
+
 class Operation(NamedTuple):
     """``setup`` builds the state before; ``run`` is the operation that gets killed."""
 
@@ -148,6 +164,9 @@ OPERATIONS: dict[str, Operation] = {
     "upload": Operation(
         _draft,
         lambda api, p: api.upload(f"{p}m", "1.1.0", _file(_WEIGHTS * 2), name="data/big.bin"),
+    ),
+    "upload_dir": Operation(
+        _draft, lambda api, p: api.upload_dir(f"{p}m", "1.1.0", _tree(), subfolder="data")
     ),
     "upload_small": Operation(
         _draft, lambda api, p: api.upload(f"{p}m", "1.1.0", _file(b"cfg"), name="MLmodel")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar, cast
 
 import attrs
@@ -681,6 +682,28 @@ class Reference:
         path = args.parse(ArtifactPath.parse, name)
         _, entry = self._found(model, version, args=args)
         return self._store(entry, path, source.read())
+
+    def upload_dir(
+        self, model: Any, version: Any, directory: Any, *, subfolder: Any = None
+    ) -> tuple[ArtifactView, ...]:
+        """Every file under a local folder at its relative path, all or nothing: one that
+        cannot be stored refuses the call, and no file of it is kept."""
+        self._allow(WRITE)
+        _, entry = self._found(model, version)
+        root = Path(directory)
+        before = dict(entry.files), entry.updated_by
+        try:
+            return tuple(
+                self._store(
+                    entry,
+                    ArtifactPath.from_local(subfolder, local.relative_to(root).as_posix()),
+                    local.read_bytes(),
+                )
+                for local in sorted(p for p in root.rglob("*") if p.is_file())
+            )
+        except Refusal:
+            entry.files, entry.updated_by = before
+            raise
 
     def _file(self, entry: _Version, path: ArtifactPath) -> bytes:
         found = entry.files.get(path.key)

@@ -34,6 +34,18 @@ from registry_core.versions import Version
 __all__ = ["RegistryContractTests"]
 
 
+class _Interrupted(Exception):
+    """Stands for whatever stops an upload part-way: Ctrl+C, a full disk, a dead network."""
+
+
+def _folder(root: Path, *names: str) -> Path:
+    """A local folder holding ``names``, each file's bytes its name 100 times."""
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(name.encode() * 100)
+    return root
+
+
 def _ready(registry: Registry, model: str, *versions: str) -> None:
     for version in versions:
         registry.create_version(model, version)
@@ -448,6 +460,46 @@ class RegistryContractTests(RepositoryFixtures):
         with pytest.raises(IntegrityError, match="SHA-256"):
             registry.download("m", "1.0.0", tmp_path / "out")
         assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+    def test_an_upload_dir_that_fails_part_way_leaves_the_draft_as_it_was(
+        self, registry: Registry, repo: Repository, tmp_path: Path
+    ) -> None:
+        """Interrupted in its third file, a folder upload keeps no file, hold or blob of its
+        own, and the same call then succeeds at once."""
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"kept"), name="notes.txt")
+        src = _folder(tmp_path / "src", "a.bin", "b.bin", "c.bin", "d/e.bin")
+        files_begun = 0
+
+        def interrupt_third(moved: int) -> None:
+            nonlocal files_begun
+            files_begun += 1  # each file is one chunk here
+            if files_begun == 3:
+                raise _Interrupted
+
+        with pytest.raises(_Interrupted):
+            registry.upload_dir("m", "1.0.0", src, progress=interrupt_third)
+        assert [a.path.value for a in registry.list_artifacts("m", "1.0.0")] == ["notes.txt"]
+        assert sorted(repo.list_blobs("m")) == ["m/1.0.0/notes.txt"]
+        assert registry.fsck().ok
+        made = registry.upload_dir("m", "1.0.0", src)
+        assert [a.path.value for a in made] == ["a.bin", "b.bin", "c.bin", "d/e.bin"]
+        assert registry.open_artifact("m", "1.0.0", "d/e.bin").read() == b"d/e.bin" * 100
+
+    def test_an_upload_dir_refused_for_one_path_stores_none_of_the_others(
+        self, registry: Registry, repo: Repository, tmp_path: Path
+    ) -> None:
+        registry.create_model("m")
+        registry.create_version("m", "1.0.0")
+        registry.upload("m", "1.0.0", io.BytesIO(b"kept"), name="B.BIN")
+        src = _folder(tmp_path / "src", "a.bin", "b.bin", "c.bin")  # b.bin is B.BIN's path
+        with pytest.raises(AlreadyExists, match=r"artifact 'B\.BIN' already exists"):
+            registry.upload_dir("m", "1.0.0", src)
+        assert [a.path.value for a in registry.list_artifacts("m", "1.0.0")] == ["B.BIN"]
+        assert sorted(repo.list_blobs("m")) == ["m/1.0.0/B.BIN"]
+        registry.upload("m", "1.0.0", src / "a.bin")  # no hold left on the others
+        assert registry.fsck().ok
 
     def test_delete_artifacts_is_all_or_nothing(self, registry: Registry, repo: Repository) -> None:
         registry.create_model("m")
