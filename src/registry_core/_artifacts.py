@@ -131,12 +131,26 @@ class _Hold:
 
     @property
     def named(self) -> str:
-        """How messages name what is uploaded: the path, or the first and a count."""
-        first, more = self.paths[0], len(self.paths) - 1
-        return f"'{first}'" if not more else f"'{first}' and {more} more file{'s' * (more > 1)}"
+        return _named(self.paths)
 
     def blob(self, path: ArtifactPath) -> str:
         return f"{self.package}/{path}"
+
+
+def _named(paths: Sequence[ArtifactPath], package: str = "") -> str:
+    """How messages name what an upload holds: the path, or the first and a count."""
+    first, more = f"{package}/{paths[0]}" if package else str(paths[0]), len(paths) - 1
+    return f"'{first}'" if not more else f"'{first}' and {more} more file{'s' * (more > 1)}"
+
+
+def lapsed_uploads(entity: Holding, now: dt.datetime) -> list[tuple[str, str]]:
+    """The uploads into ``entity`` whose holds lapsed by ``now``, one per upload (all
+    the paths of a folder share a token): its token, and how a message names it."""
+    paths: dict[str, list[ArtifactPath]] = {}
+    for upload in entity.uploads:
+        if upload.expires <= now:
+            paths.setdefault(upload.token, []).append(upload.path)
+    return [(token, _named(held, entity.package)) for token, held in paths.items()]
 
 
 def _holds(entity: Holding, token: str) -> bool:

@@ -18,11 +18,12 @@ from typing import Any
 
 import attrs
 
+from registry_core._artifacts import lapsed_uploads
 from registry_core._base import model_key, version_key
 from registry_core._rename import RENAMING_FROM, RENAMING_TO, RenameMixin
 from registry_core._runs import RunsMixin
 from registry_core.convert import from_document
-from registry_core.entities import ModelVersion, Upload
+from registry_core.entities import ModelVersion
 from registry_core.errors import NotFound, RegistryError
 from registry_core.names import ModelName
 from registry_core.permissions import Action
@@ -77,12 +78,12 @@ class MaintenanceMixin(RenameMixin, RunsMixin):
             for _, version in versions:  # its blobs are listed, not orphans, even if deleting
                 package = f"{version['model']}/{version['version']}"
                 listed.update(f"{package}/{a['path']}" for a in version.get("artifacts", []))
-                held = from_document(version, ModelVersion).uploads
-                listed.update(f"{package}/{u.path}" for u in held if u.expires > now)
-                for lapsed in (u for u in held if u.expires <= now):
+                entity = from_document(version, ModelVersion)
+                listed.update(f"{package}/{u.path}" for u in entity.uploads if u.expires > now)
+                for token, named in lapsed_uploads(entity, now):
                     found(
-                        f"an upload of '{package}/{lapsed.path}' died and left its hold",
-                        lambda v=version, u=lapsed: self._drop_hold(v, u),
+                        f"an upload of {named} died and left its hold",
+                        lambda v=version, t=token: self._drop_hold(v, t),
                     )
             if self._check_rename(name, model, found):
                 continue
@@ -134,11 +135,11 @@ class MaintenanceMixin(RenameMixin, RunsMixin):
                 return True
         return False
 
-    def _drop_hold(self, version: Mapping[str, Any], upload: Upload) -> None:
+    def _drop_hold(self, version: Mapping[str, Any], token: str) -> None:
         name, ver = ModelName.parse(str(version["model"])), Version.parse(str(version["version"]))
 
         def drop(current: ModelVersion) -> ModelVersion:
-            kept = tuple(u for u in current.uploads if u.token != upload.token)
+            kept = tuple(u for u in current.uploads if u.token != token)
             return attrs.evolve(current, uploads=kept)
 
         with contextlib.suppress(NotFound):

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import attrs
 
-from registry_core._artifacts import ArtifactsMixin, Holder, title
+from registry_core._artifacts import ArtifactsMixin, Holder, lapsed_uploads, title
 from registry_core._base import (
     atomic,
     decode_token,
@@ -508,13 +508,13 @@ class RunsMixin(ExperimentsMixin, MetadataMixin, ArtifactsMixin):
                         lambda d=data: self._finish_run_delete(d),
                     )
                     continue
-                for lapsed in (u for u in run.uploads if u.expires <= now):
+                for token, named in lapsed_uploads(run, now):
                     found(
-                        f"an upload of '{run.package}/{lapsed.path}' died and left its hold",
-                        lambda r=run.id, u=lapsed: self._update_run(
+                        f"an upload of {named} died and left its hold",
+                        lambda r=run.id, t=token: self._update_run(
                             r,
                             lambda c: attrs.evolve(
-                                c, uploads=tuple(x for x in c.uploads if x.token != u.token)
+                                c, uploads=tuple(x for x in c.uploads if x.token != t)
                             ),
                         ),
                     )

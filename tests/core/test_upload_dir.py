@@ -8,6 +8,7 @@ any write, and that the holds cover every path of the folder from the start.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections import Counter
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 import pytest
 
 from registry_core import MemoryRepository, Registry
-from registry_core.errors import Conflict, IllegalTransition, InvalidPath
-from registry_core.testing.crash_tests import WRITES
+from registry_core._artifacts import UPLOAD_LEASE
+from registry_core.errors import BackendError, Conflict, IllegalTransition, InvalidPath
+from registry_core.testing.crash_tests import WRITES, DiesAfter
 
 
 class CountingRepository:
@@ -111,3 +113,22 @@ def test_a_folder_upload_holds_all_its_paths_from_its_first_write(
     registry.upload_dir("m", "1.0.0", src, progress=meanwhile)
     assert refused
     assert registry.open_artifact("m", "1.0.0", last).read() == b"3"
+
+
+def test_fsck_reports_and_drops_the_holds_of_a_dead_folder_upload_as_one(tmp_path: Path) -> None:
+    repository = MemoryRepository()
+    Registry(repository).create_model("m")
+    Registry(repository).create_version("m", "1.0.0")
+    src = _folder(tmp_path / "src", 4)
+    dying = DiesAfter(repository, 1)  # the holds are written, then the process dies
+    with pytest.raises(BackendError):
+        Registry(dying).upload_dir("m", "1.0.0", src)  # type: ignore[arg-type]
+    later = dt.datetime.now(dt.timezone.utc) + UPLOAD_LEASE + dt.timedelta(minutes=1)
+    after = Registry(repository, clock=lambda: later)
+    report = after.fsck()
+    assert report.problems == (
+        "an upload of 'm/1.0.0/shard-0/part-0000.bin' and 3 more files died and left its hold",
+    )
+    after.fsck(repair=True)
+    assert after.fsck().ok
+    assert len(after.upload_dir("m", "1.0.0", src)) == 4
