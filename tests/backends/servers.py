@@ -476,6 +476,8 @@ class ObjectStoreConformance(ConformanceTests):
     supports_processes = True
     # A cell of the permission matrix costs seconds here, and the rules are the core's.
     access_cells = ACCESS_SAMPLE
+    # So does each kill point; the local folder (the same FilesRepository) tries them all.
+    kill_stride = 2
     scheme: str
     endpoint: str
     open_store: Callable[..., FilesRepository]

@@ -25,7 +25,7 @@ import functools
 import io
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,7 +38,13 @@ from registry_core.testing.fixtures import RepositoryFixtures
 from registry_core.testing.reference import ModelView, Reference, VersionView, view
 from registry_core.versions import Version
 
-__all__ = ["OPERATIONS", "AliasAfterCrashTests", "CrashContractTests", "DiesAfter"]
+__all__ = [
+    "OPERATIONS",
+    "AliasAfterCrashTests",
+    "CrashContractTests",
+    "DiesAfter",
+    "kill_points",
+]
 
 #: The calls of `Repository` (and its optional extras) that change storage.
 WRITES = frozenset(
@@ -261,15 +267,17 @@ class CrashContractTests(RepositoryFixtures):
         assert known is None, f"{name} passed: drop it from KNOWN_TORN ({known})"
 
     def _kill_at_every_write(self, operation: Operation, name: str, first: Repository) -> None:
-        """For k = 0, 1, ...: a new repository (fsck's cost stays that of one model)."""
-        for k in _counting():
+        """For each kill point k: a new repository (fsck's cost stays that of one model)."""
+
+        def attempt(k: int) -> bool:
             repo = first if k == 0 else self.fresh_repository()
             try:
-                if self._kill_after(operation, name, repo, k):
-                    return
+                return self._kill_after(operation, name, repo, k)
             finally:
                 if k:
                     self.discard_repository(repo)
+
+        kill_points(self.kill_stride, attempt)
 
     def _kill_after(self, operation: Operation, name: str, repo: Repository, k: int) -> bool:
         """Kill the operation after write ``k`` and check; whether it finished instead."""
@@ -299,11 +307,20 @@ class CrashContractTests(RepositoryFixtures):
         return False
 
 
-def _counting() -> Iterator[int]:
-    k = 0
-    while k < 200:
-        yield k
-        k += 1
+def kill_points(stride: int, attempt: Callable[[int], bool]) -> int:
+    """Call ``attempt(k)`` (kill the operation after ``k`` storage writes; True when it
+    finished instead) for k = 0, ``stride``, twice ``stride``, ... until it finishes; with a
+    stride over 1, then also the k before that one if it was skipped, which is the kill
+    before the operation's last write (or its end). Returns the first k that finished."""
+    if stride < 1:
+        raise ValueError(f"kill_stride must be 1 or more, not {stride!r}")
+    tried = -1
+    for k in range(0, 201, stride):
+        if attempt(k):
+            if k - 1 > tried:
+                attempt(k - 1)
+            return k
+        tried = k
     raise AssertionError("an operation made more than 200 storage writes")
 
 
@@ -325,39 +342,45 @@ class AliasAfterCrashTests(RepositoryFixtures):
         registry = Registry(repo)
         later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
         after = Registry(repo, clock=functools.partial(_later, later))
-        for k in _counting():
+
+        def attempt(k: int) -> bool:
             model = f"k{k}-m"
             registry.create_model(model)
             registry.create_version(model, "1.0.0", publish=True)
             registry.set_alias(model, "prod", "1.0.0")
             registry.set_alias(model, "stable", "1.0.0")
             if not _killed_forced_delete(repo, model, k):
-                return
+                return True
             after.fsck(repair=True)
             shown = registry.get_model(model).aliases
             if registry.list_versions(model).items:  # the delete never took effect
                 assert set(shown) == {"prod", "stable"}, (k, shown)
-                continue
+                return False
             assert not shown, (k, shown)
             registry.create_version(model, "1.0.0", publish=True)
             assert not registry.get_model(model).aliases, k  # the old aliases stay gone
             registry.set_alias(model, "prod", "1.0.0")  # and one set anew is shown
             assert registry.get_model(model).aliases == {"prod": Version.parse("1.0.0")}, k
             assert registry.resolve(model, "prod").version == Version.parse("1.0.0")
+            return False
+
+        kill_points(self.kill_stride, attempt)
 
     def test_a_killed_rename_finishes_after_the_new_model_is_changed(
         self, repo: Repository
     ) -> None:
         """Killed once the new name shows, then the new model updated: fsck still takes
         the old name away (and never gives it back beside the new one)."""
-        for k in _counting():
+
+        def attempt(k: int) -> bool:
             each = repo if k == 0 else self.fresh_repository()  # fsck's cost stays flat
             try:
-                if not self._rename_killed_then_changed(each, k):
-                    return
+                return not self._rename_killed_then_changed(each, k)
             finally:
                 if k:
                     self.discard_repository(each)
+
+        kill_points(self.kill_stride, attempt)
 
     @staticmethod
     def _rename_killed_then_changed(repo: Repository, k: int) -> bool:

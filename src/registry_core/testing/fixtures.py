@@ -59,6 +59,13 @@ class RepositoryFixtures:
     supports_processes: ClassVar[bool] = False
     #: Racing threads in this process are part of the contract (every backend: True).
     supports_threads: ClassVar[bool] = True
+    #: The tests that kill an operation after its k-th storage write (`CrashContractTests`
+    #: and the killed promotion, rename and forced delete) try every k. A store where each
+    #: try costs seconds may set 2: every other k, and always the kill before the last
+    #: write. The kill points are the core's (`DiesAfter` cuts between `Repository`
+    #: calls), so a backend that shares its repository class with a local one keeps
+    #: every point covered there.
+    kill_stride: ClassVar[int] = 1
 
     def make_repository(self, *args: Any, **kwargs: Any) -> Repository:
         """A new, empty repository for one test. Override this, taking no argument or a

@@ -26,7 +26,7 @@ from registry_core.lifecycle import VersionState
 from registry_core.protocol import Repository
 from registry_core.registry import Registry
 from registry_core.testing.contract import THREADS, run_threads
-from registry_core.testing.crash_tests import DiesAfter
+from registry_core.testing.crash_tests import DiesAfter, kill_points
 from registry_core.testing.fixtures import RepositoryFixtures
 
 __all__ = ["RunContractTests"]
@@ -289,41 +289,54 @@ class RunContractTests(RepositoryFixtures):
         assert registry.fsck().ok
 
     def test_a_promotion_killed_after_any_write_finishes_when_run_again(
-        self, registry: Registry, repo: Repository
+        self, repo: Repository
     ) -> None:
         """For every k: the promoting process dies at its k-th storage write. The run and
         the model stay readable; once the claim lapses, promoting again (or fsck, for what
         is left over) finishes with the same end state as a promotion that never died."""
-        k = 0
-        while True:
-            run_id = _trained(registry, f"e{k}")
-            model = f"m{k}"
-            registry.create_model(model)
-            dying = DiesAfter(repo, k)
-            with contextlib.suppress(BackendError):
-                Registry(dying).promote_run(run_id, model, "1.0.0", path="model")
-            if not dying.dead:
-                break  # k is past the promotion's last write
-            registry.get_run(run_id)
-            registry.get_model(model)
-            later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-            after = Registry(repo, clock=functools.partial(_at, later))
-            if after.get_run(run_id).promoted_to is None:
-                version = after.promote_run(run_id, model, "1.0.0", path="model")
-                assert version.state is VersionState.READY
-            after.fsck(repair=True)
-            assert after.fsck().ok, (k, after.fsck())
-            run = registry.get_run(run_id)
-            assert run.promoted_to == f"{model}/1.0.0" and run.promoting is None
-            assert registry.verify(model, "1.0.0").ok
-            assert [a.path.value for a in registry.list_artifacts(model, "1.0.0")] == [
-                "MLmodel",
-                "model.pkl",
-            ]
-            metrics = registry.get_metrics(model, "1.0.0")
-            assert len(metrics) == 6 and all(isinstance(m, Metric) for m in metrics)
-            k += 1
-        assert k >= 8  # claim, create, record, hold, metrics, two files, seal, finish...
+
+        def attempt(k: int) -> bool:
+            each = repo if k == 0 else self.fresh_repository()  # fsck's cost stays flat
+            try:
+                return self._promotion_killed_after(each, k)
+            finally:
+                if k:
+                    self.discard_repository(each)
+
+        finished_at = kill_points(self.kill_stride, attempt)
+        assert finished_at >= 8  # claim, create, record, hold, metrics, two files, seal...
+
+    @staticmethod
+    def _promotion_killed_after(repo: Repository, k: int) -> bool:
+        """Kill a promotion after write ``k`` and check; whether it finished instead."""
+        registry = Registry(repo)
+        run_id = _trained(registry, f"e{k}")
+        model = f"m{k}"
+        registry.create_model(model)
+        dying = DiesAfter(repo, k)
+        with contextlib.suppress(BackendError):
+            Registry(dying).promote_run(run_id, model, "1.0.0", path="model")
+        if not dying.dead:
+            return True  # k is past the promotion's last write
+        registry.get_run(run_id)
+        registry.get_model(model)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        after = Registry(repo, clock=functools.partial(_at, later))
+        if after.get_run(run_id).promoted_to is None:
+            version = after.promote_run(run_id, model, "1.0.0", path="model")
+            assert version.state is VersionState.READY
+        after.fsck(repair=True)
+        assert after.fsck().ok, (k, after.fsck())
+        run = registry.get_run(run_id)
+        assert run.promoted_to == f"{model}/1.0.0" and run.promoting is None
+        assert registry.verify(model, "1.0.0").ok
+        assert [a.path.value for a in registry.list_artifacts(model, "1.0.0")] == [
+            "MLmodel",
+            "model.pkl",
+        ]
+        metrics = registry.get_metrics(model, "1.0.0")
+        assert len(metrics) == 6 and all(isinstance(m, Metric) for m in metrics)
+        return False
 
     # -- permissions ----------------------------------------------------------------------
 
