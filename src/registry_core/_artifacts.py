@@ -311,7 +311,8 @@ class ArtifactsMixin(RegistryBase):
         replace: Artifact | None = None,
     ) -> list[Artifact]:
         """Hold every path in one write, write each blob to its name, then record them all
-        in the manifest in one more: all or nothing, in three writes however many files.
+        in the manifest in one more: all or nothing, in two document writes (and a blob
+        commit per file) however many files.
 
         The manifest names a blob only once its bytes are in place, and while the upload
         holds a path no other upload can write there: a delete and re-upload racing a slow
