@@ -47,6 +47,7 @@ from registry_backends.sql._migrate import prepare  # noqa: E402
 from registry_core import Registry  # noqa: E402
 from registry_core.errors import BackendNotInstalled, InvalidInput  # noqa: E402
 from registry_core.protocol import Repository  # noqa: E402
+from registry_core.testing import ACCESS_SAMPLE  # noqa: E402
 
 MiB = 2**20
 
@@ -645,6 +646,10 @@ class TestPostgresS3Artifacts(SqlConformance):
 
     kind = "postgresql"
     state_machine_settings = server_machine_settings()
+    # Its documents go through the same SqlRepository as TestPostgres, which walks the
+    # whole permission matrix and tries every kill point; here a sample of each.
+    access_cells = ACCESS_SAMPLE
+    kill_stride = 2
 
     @pytest.fixture(autouse=True)
     def _bucket(self, s3_store: S3) -> None:

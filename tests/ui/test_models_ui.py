@@ -13,6 +13,9 @@ from uikit import sign_in
 
 from registry_core import NotFound, Registry
 
+#: Over SQLite too: its lists and searches are SQL's own (see conftest.py).
+BACKENDS = ["files", "sqlite"]
+
 
 def _fill(registry: Registry, name: str, *versions: str) -> None:
     registry.create_model(name, f"about {name}")
