@@ -43,6 +43,7 @@ __all__ = [
     "AliasAfterCrashTests",
     "CrashContractTests",
     "DiesAfter",
+    "kill_in_fresh_stores",
     "kill_points",
 ]
 
@@ -268,16 +269,9 @@ class CrashContractTests(RepositoryFixtures):
 
     def _kill_at_every_write(self, operation: Operation, name: str, first: Repository) -> None:
         """For each kill point k: a new repository (fsck's cost stays that of one model)."""
-
-        def attempt(k: int) -> bool:
-            repo = first if k == 0 else self.fresh_repository()
-            try:
-                return self._kill_after(operation, name, repo, k)
-            finally:
-                if k:
-                    self.discard_repository(repo)
-
-        kill_points(self.kill_stride, attempt)
+        kill_in_fresh_stores(
+            self, first, lambda repo, k: self._kill_after(operation, name, repo, k)
+        )
 
     def _kill_after(self, operation: Operation, name: str, repo: Repository, k: int) -> bool:
         """Kill the operation after write ``k`` and check; whether it finished instead."""
@@ -322,6 +316,24 @@ def kill_points(stride: int, attempt: Callable[[int], bool]) -> int:
             return k
         tried = k
     raise AssertionError("an operation made more than 200 storage writes")
+
+
+def kill_in_fresh_stores(
+    suite: RepositoryFixtures, first: Repository, attempt: Callable[[Repository, int], bool]
+) -> int:
+    """`kill_points` at the suite's ``kill_stride``, calling ``attempt(repository, k)``
+    with ``first`` for k = 0 and a new repository of the suite's for every other k
+    (discarded afterwards), so that each try's fsck costs that of one model."""
+
+    def each(k: int) -> bool:
+        repo = first if k == 0 else suite.fresh_repository()
+        try:
+            return attempt(repo, k)
+        finally:
+            if k:
+                suite.discard_repository(repo)
+
+    return kill_points(suite.kill_stride, each)
 
 
 def _killed_forced_delete(repo: Repository, model: str, k: int) -> bool:
@@ -371,16 +383,9 @@ class AliasAfterCrashTests(RepositoryFixtures):
     ) -> None:
         """Killed once the new name shows, then the new model updated: fsck still takes
         the old name away (and never gives it back beside the new one)."""
-
-        def attempt(k: int) -> bool:
-            each = repo if k == 0 else self.fresh_repository()  # fsck's cost stays flat
-            try:
-                return not self._rename_killed_then_changed(each, k)
-            finally:
-                if k:
-                    self.discard_repository(each)
-
-        kill_points(self.kill_stride, attempt)
+        kill_in_fresh_stores(
+            self, repo, lambda each, k: not self._rename_killed_then_changed(each, k)
+        )
 
     @staticmethod
     def _rename_killed_then_changed(repo: Repository, k: int) -> bool:

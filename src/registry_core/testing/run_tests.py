@@ -26,7 +26,7 @@ from registry_core.lifecycle import VersionState
 from registry_core.protocol import Repository
 from registry_core.registry import Registry
 from registry_core.testing.contract import THREADS, run_threads
-from registry_core.testing.crash_tests import DiesAfter, kill_points
+from registry_core.testing.crash_tests import DiesAfter, kill_in_fresh_stores
 from registry_core.testing.fixtures import RepositoryFixtures
 
 __all__ = ["RunContractTests"]
@@ -294,16 +294,7 @@ class RunContractTests(RepositoryFixtures):
         """For every k: the promoting process dies at its k-th storage write. The run and
         the model stay readable; once the claim lapses, promoting again (or fsck, for what
         is left over) finishes with the same end state as a promotion that never died."""
-
-        def attempt(k: int) -> bool:
-            each = repo if k == 0 else self.fresh_repository()  # fsck's cost stays flat
-            try:
-                return self._promotion_killed_after(each, k)
-            finally:
-                if k:
-                    self.discard_repository(each)
-
-        finished_at = kill_points(self.kill_stride, attempt)
+        finished_at = kill_in_fresh_stores(self, repo, self._promotion_killed_after)
         assert finished_at >= 8  # claim, create, record, hold, metrics, two files, seal...
 
     @staticmethod
